@@ -1,0 +1,81 @@
+"""create_app(): the ASGI application with both API families, middleware and error handlers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.responses import JSONResponse
+
+from cancelgate import __version__
+from cancelgate.appointments.router import router as appointments_router
+from cancelgate.auth.router import router as auth_router
+from cancelgate.connect.handlers import install_connect_handlers
+from cancelgate.connect.middleware import SecurityHeadersMiddleware
+from cancelgate.demo.banner import demo_banner
+from cancelgate.demo.seed import seed_demo
+from cancelgate.jobs.context import set_current
+from cancelgate.jobs.worker import run_worker, stop_worker
+from cancelgate.runtime import open_runtime
+from cancelgate.settings import Settings
+
+
+def create_app(
+    settings: Settings,
+    *,
+    data_dir: Path | None = None,
+    worker: bool = True,
+    demo_base_url: str | None = None,
+) -> FastAPI:
+    """The API; worker=True also processes jobs here; demo_base_url seeds the sandbox."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await open_runtime(settings, data_dir)
+        app.state.runtime = runtime
+        set_current(runtime)
+        if demo_base_url is not None:
+            directory = data_dir or settings.data_dir
+            demo = await seed_demo(runtime, directory, demo_base_url)
+            print(demo_banner(demo, str(directory / "demo.json")), flush=True)
+        worker_task = None
+        if worker:
+            worker_task = asyncio.create_task(
+                run_worker(
+                    runtime,
+                    concurrency=settings.worker_concurrency,
+                    install_signal_handlers=False,
+                    name="in-process",
+                )
+            )
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                await stop_worker(worker_task)
+            await runtime.close()
+            set_current(None)
+
+    app = FastAPI(
+        title="cancelgate",
+        version=__version__,
+        description="Connect API (appointment cancellation) over a PostgreSQL-backed core.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        deprecated_since=settings.deprecation_date,
+        deprecation_link=settings.deprecation_link,
+    )
+    install_connect_handlers(app)
+    app.include_router(auth_router)
+    app.include_router(appointments_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return app

@@ -1,0 +1,1 @@
+"""Appointments and their cancellation (Connect API)."""

@@ -1,0 +1,1 @@
+"""Tenants, API clients, the OAuth 2.0 token endpoint and request principals."""

@@ -1,0 +1,38 @@
+"""OAuth 2.0 error responses (RFC 6749 §5.2)."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class OAuthError(Exception):
+    """An error answered by the token endpoint in RFC 6749 form."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+    def response(self) -> JSONResponse:
+        """The JSON error response, with the challenge RFC 6749 requires for 401."""
+        headers = dict(NO_STORE)
+        if self.status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="cancelgate"'
+        return JSONResponse(
+            {"error": self.error, "error_description": self.description},
+            status_code=self.status,
+            headers=headers,
+        )
+
+
+def invalid_client(description: str = "client authentication failed") -> OAuthError:
+    """401 invalid_client."""
+    return OAuthError("invalid_client", description, 401)
+
+
+def invalid_request(description: str) -> OAuthError:
+    """400 invalid_request."""
+    return OAuthError("invalid_request", description)

@@ -1,0 +1,65 @@
+"""Who is calling: the bearer token, verified, and the client behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from cancelgate.auth.repository import client_by_pk
+from cancelgate.auth.tokens import InvalidToken, verify_access_token
+from cancelgate.connect.errors import unauthorized
+from cancelgate.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated API user: a client of one tenant. Every query is scoped by it."""
+
+    tenant_id: int
+    client_pk: int
+    client_id: str
+    display_name: str
+    email: str
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The process runtime (set up by the app's lifespan)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer` header, if any."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def connect_principal(request: Request) -> Principal:
+    """The caller of a Connect endpoint, or 401 in the Connect format."""
+    token = bearer_token(request)
+    if token is None:
+        raise unauthorized()
+    runtime = runtime_of(request)
+    try:
+        claims = verify_access_token(runtime.keys, token)
+    except InvalidToken as exc:
+        raise unauthorized(str(exc)) from exc
+    async with runtime.sessions() as session:
+        client = await client_by_pk(session, claims.client_pk)
+    if client is None or client.tenant_id != claims.tenant_id:
+        raise unauthorized("the client of this token is no longer enabled")
+    principal = Principal(
+        tenant_id=client.tenant_id,
+        client_pk=client.id,
+        client_id=client.client_id,
+        display_name=client.display_name,
+        email=client.email,
+    )
+    request.scope["cancelgate.principal"] = principal
+    return principal

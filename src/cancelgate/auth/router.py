@@ -1,0 +1,75 @@
+"""OAuth 2.0 token endpoint, RFC 8414 discovery and the JWKS of our access tokens."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from cancelgate.auth.oauth_errors import NO_STORE, OAuthError
+from cancelgate.auth.principal import runtime_of
+from cancelgate.auth.token_endpoint import TokenRequest, grant_client_credentials, parse_form
+
+router = APIRouter(tags=["oauth"])
+TOKEN_PATH = "/oauth/token"
+
+
+def base_urls(request: Request) -> set[str]:
+    """The URLs this server is known by: the configured public one and the one asked for."""
+    urls = {str(request.base_url).rstrip("/")}
+    configured = runtime_of(request).settings.public_base_url
+    if configured:
+        urls.add(configured.rstrip("/"))
+    return urls
+
+
+def issuer_of(request: Request) -> str:
+    """The issuer identifier: the configured public URL, else the URL the caller used."""
+    configured = runtime_of(request).settings.public_base_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+@router.post(TOKEN_PATH, summary="Issue an access token (client credentials grant)")
+async def token(request: Request) -> JSONResponse:
+    """RFC 6749 §4.4 with client_secret_basic, client_secret_post or private_key_jwt."""
+    runtime = runtime_of(request)
+    try:
+        form = parse_form(request.headers.get("content-type"), await request.body())
+        async with runtime.sessions() as session:
+            body = await grant_client_credentials(
+                session,
+                runtime.keys,
+                runtime.settings,
+                TokenRequest(form=form, authorization=request.headers.get("authorization")),
+                issuer=issuer_of(request),
+                audiences={url + TOKEN_PATH for url in base_urls(request)},
+            )
+    except OAuthError as exc:
+        return exc.response()
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.get("/.well-known/oauth-authorization-server", summary="Authorization server metadata")
+async def metadata(request: Request) -> JSONResponse:
+    """RFC 8414 metadata."""
+    issuer = issuer_of(request)
+    return JSONResponse(
+        {
+            "issuer": issuer,
+            "token_endpoint": issuer + TOKEN_PATH,
+            "jwks_uri": issuer + "/.well-known/jwks.json",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["token"],
+        }
+    )
+
+
+@router.get("/.well-known/jwks.json", summary="Keys that verify our access tokens")
+async def jwks(request: Request) -> JSONResponse:
+    """The public JWKS of the access-token signing key."""
+    return JSONResponse(runtime_of(request).keys.public_jwks())

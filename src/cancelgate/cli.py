@@ -1,0 +1,153 @@
+"""The `cancelgate` command: serve, worker, migrate, clients, simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from cancelgate.logs import configure_logging
+from cancelgate.settings import Settings, get_settings
+
+app = typer.Typer(help="cancelgate: Connect API and UX API for telecom cancellations.")
+clients_app = typer.Typer(help="Manage API clients.")
+app.add_typer(clients_app, name="clients")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where the embedded database and demo.json live.")
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    settings = get_settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    configure_logging(settings.log_level, json=settings.log_json)
+    return settings
+
+
+def _database_url(settings: Settings) -> str:
+    from cancelgate.db.engine import resolve_database_url
+
+    return resolve_database_url(settings)
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Bring the database to the current schema (and create the installation's keys)."""
+    from cancelgate.db.migrate import upgrade
+
+    settings = _settings(data_dir)
+    upgrade(_database_url(settings))
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: DataDir = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Seed the sandbox, write demo.json.")
+    ] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not process jobs in this process.")
+    ] = False,
+) -> None:
+    """Serve the API (with an in-process worker unless --no-worker); migrates first."""
+    from cancelgate.app import create_app
+    from cancelgate.db.migrate import upgrade
+
+    settings = _settings(data_dir)
+    url = _database_url(settings)
+    upgrade(url)
+    # Processes started from here (uvicorn) reuse the resolved URL: one embedded server.
+    settings = settings.model_copy(update={"database_url": url})
+    base_url = settings.public_base_url or f"http://{host}:{port}"
+    api = create_app(
+        settings,
+        data_dir=settings.data_dir,
+        worker=not no_worker,
+        demo_base_url=base_url if demo else None,
+    )
+    uvicorn.run(api, host=host, port=port, log_config=None, timeout_graceful_shutdown=30)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Jobs processed at once.")] = 10,
+    data_dir: DataDir = None,
+) -> None:
+    """Process jobs until SIGTERM/SIGINT (finishing the ones in hand)."""
+    from cancelgate.jobs.worker import run_worker
+    from cancelgate.runtime import open_runtime
+
+    settings = _settings(data_dir)
+
+    async def main() -> None:
+        runtime = await open_runtime(settings)
+        try:
+            await run_worker(runtime, concurrency=concurrency, install_signal_handlers=True)
+        finally:
+            await runtime.close()
+
+    asyncio.run(main())
+
+
+@app.command()
+def simulator(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the built-in nbn over HTTP (for CANCELGATE_NBN_MODE=http)."""
+    from cancelgate.upstream.nbn.server import create_simulator_app
+
+    settings = _settings(data_dir)
+    url = _database_url(settings)
+    uvicorn.run(create_simulator_app(settings, url), host=host, port=port, log_config=None)
+
+
+@clients_app.command("create")
+def clients_create(
+    tenant: Annotated[str, typer.Option(help="Tenant name (created if new).")],
+    jwks_file: Annotated[
+        Path | None, typer.Option(help="JWK Set of the client's public keys (private_key_jwt).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Display name of the API user.")] = "API User",
+    email: Annotated[str, typer.Option(help="Email of the API user.")] = "api@example.com",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a client and print its id and secret (the secret is shown only this once)."""
+    from cancelgate.auth.clients import create_client
+    from cancelgate.auth.keys import load_instance_keys
+    from cancelgate.db.engine import make_engine, make_sessionmaker
+
+    settings = _settings(data_dir)
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = json.loads(jwks_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(f"cannot read {jwks_file}: {exc}") from exc
+
+    async def main() -> None:
+        engine = make_engine(_database_url(settings), pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                keys = await load_instance_keys(session)
+                created = await create_client(
+                    session, keys.pepper, tenant=tenant, display_name=name, email=email, jwks=jwks
+                )
+        finally:
+            await engine.dispose()
+        typer.echo(json.dumps(created.__dict__, indent=2))
+
+    try:
+        asyncio.run(main())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc

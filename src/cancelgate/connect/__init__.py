@@ -1,0 +1,1 @@
+"""Connect API conventions shared by every Connect endpoint."""

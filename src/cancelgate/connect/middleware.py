@@ -1,0 +1,66 @@
+"""Outermost ASGI middleware: security headers on every response, and no raw 500s."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cancelgate.connect.errors import internal_error
+from cancelgate.connect.versions import DEPRECATED_SCOPE_KEY
+
+log = structlog.get_logger(__name__)
+
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-xss-protection", b"1; mode=block"),
+    (b"cache-control", b"no-cache, no-store, max-age=0, must-revalidate"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"0"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+def deprecation_headers(deprecated_since: str, link: str) -> list[tuple[bytes, bytes]]:
+    """RFC 9745 `Deprecation` (as @epoch-seconds) and its `Link rel="deprecation"`."""
+    epoch = int(datetime.fromisoformat(deprecated_since.replace("Z", "+00:00")).timestamp())
+    return [
+        (b"deprecation", f"@{epoch}".encode()),
+        (b"link", f'<{link}>; rel="deprecation"; type="text/html"'.encode()),
+    ]
+
+
+class SecurityHeadersMiddleware:
+    """Adds the documented headers unless a handler set its own; turns crashes into 500s."""
+
+    def __init__(self, app: ASGIApp, *, deprecated_since: str, deprecation_link: str) -> None:
+        self.app = app
+        self.deprecation = deprecation_headers(deprecated_since, deprecation_link)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                if scope.get(DEPRECATED_SCOPE_KEY):
+                    headers += self.deprecation
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            log.exception("unhandled_error", path=scope.get("path"), method=scope.get("method"))
+            if started:
+                raise
+            response = internal_error().response()
+            await response(scope, receive, send_with_headers)

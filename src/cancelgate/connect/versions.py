@@ -1,0 +1,60 @@
+"""X-API-VERSION: each endpoint declares the versions it serves; 1 and 2 are deprecated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+from starlette.requests import Request
+
+from cancelgate.connect.errors import CLIENT_VALIDATION, ConnectError
+
+HEADER = "X-API-VERSION"
+DEPRECATED_VERSIONS = frozenset({1, 2})
+# The security/headers middleware reads this scope key to add Deprecation and Link.
+DEPRECATED_SCOPE_KEY = "cancelgate.deprecated_version"
+
+
+def _supported_text(versions: Collection[int]) -> str:
+    return ", ".join(str(v) for v in sorted(versions))
+
+
+def version_error(raw: str | None, versions: Collection[int]) -> ConnectError:
+    """400 naming the supported versions, for a missing or unsupported X-API-VERSION."""
+    supported = _supported_text(versions)
+    if raw is None or not raw.strip():
+        return ConnectError(
+            400,
+            CLIENT_VALIDATION,
+            "missing.request.header",
+            f"Required request header '{HEADER}' is missing; supported versions: {supported}",
+        )
+    return ConnectError(
+        400,
+        CLIENT_VALIDATION,
+        "unsupported.api.version",
+        f"{HEADER} '{raw}' is not supported by this endpoint; supported versions: {supported}",
+    )
+
+
+def negotiate(raw: str | None, versions: Collection[int]) -> int:
+    """The requested version if this endpoint serves it; otherwise the documented 400."""
+    value = (raw or "").strip()
+    if value.isdigit() and int(value) in versions:
+        return int(value)
+    raise version_error(raw, versions)
+
+
+def api_version(versions: Collection[int]) -> Callable[[Request], int]:
+    """A FastAPI dependency that accepts only the given versions of an endpoint."""
+    allowed = frozenset(versions)
+
+    def dependency(request: Request) -> int:
+        version = negotiate(request.headers.get(HEADER), allowed)
+        if version in DEPRECATED_VERSIONS:
+            request.scope[DEPRECATED_SCOPE_KEY] = True
+        return version
+
+    return dependency
+
+
+APPOINTMENT_CANCELLATION_VERSIONS = range(1, 9)

@@ -1,0 +1,35 @@
+"""Async engine and session factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from cancelgate.db.embedded import start_embedded
+from cancelgate.db.urls import sqlalchemy_url
+from cancelgate.settings import Settings
+
+
+def resolve_database_url(settings: Settings, data_dir: Path | None = None) -> str:
+    """The configured DATABASE_URL, or the URL of the embedded server (started on demand)."""
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded(data_dir or settings.data_dir)
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine on psycopg 3."""
+    return create_async_engine(
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded attributes after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)

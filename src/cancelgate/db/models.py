@@ -1,0 +1,20 @@
+"""Imports every table model so that Base.metadata knows them all (for migrations)."""
+
+from cancelgate.appointments.models import Appointment, AppointmentCancellation
+from cancelgate.auth.models import ApiClient, InstanceKey, Tenant, UsedAssertion
+from cancelgate.db.base import Base
+from cancelgate.events.models import Event
+from cancelgate.upstream.nbn.sim_models import SimNbnAppointment, SimNbnCancellation
+
+__all__ = [
+    "ApiClient",
+    "Appointment",
+    "AppointmentCancellation",
+    "Base",
+    "Event",
+    "InstanceKey",
+    "SimNbnAppointment",
+    "SimNbnCancellation",
+    "Tenant",
+    "UsedAssertion",
+]

@@ -1,0 +1,1 @@
+"""Sandbox fixtures: the demo tenants, clients and one appointment per scenario."""

@@ -1,0 +1,35 @@
+"""What `serve --demo` prints: where it listens, who to be, and a curl example that works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def demo_banner(demo: dict[str, Any], demo_file: str) -> str:
+    """A short, copy-pasteable guide to the running sandbox."""
+    base = demo["base_url"]
+    client = next(c for c in demo["clients"] if c["tenant"] == "demo")
+    booked = demo["appointments"]["booked"]
+    scenarios = "\n".join(f"    {name:<26} {aid}" for name, aid in demo["appointments"].items())
+    return f"""
+cancelgate is running at {base}   (OpenAPI: {base}/docs)
+Demo data: {demo_file}
+
+Demo client (tenant "demo"):
+  client_id     {client["client_id"]}
+  client_secret {client["client_secret"]}
+
+Appointments by scenario (appointmentId):
+{scenarios}
+
+Try it:
+  TOKEN=$(curl -s -u '{client["client_id"]}:{client["client_secret"]}' \\
+    -d grant_type=client_credentials {demo["token_url"]} \\
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -i -X POST {base}/api/connect/orders/appointment-cancellations/request \\
+    -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 8' \\
+    -H 'Content-Type: application/json' -d '{{"appointmentId": {booked}}}'
+  # then GET the Location it returns, with the same two headers:
+  curl -i {base}/api/connect/orders/appointment-cancellations/requests/<id> \\
+    -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 8'
+"""

@@ -1,0 +1,119 @@
+"""`serve --demo`: seed the sandbox idempotently and write <data-dir>/demo.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cancelgate.appointments.models import Appointment, AppointmentCancellation
+from cancelgate.auth.clients import create_client
+from cancelgate.auth.models import ApiClient
+from cancelgate.auth.repository import get_or_create_tenant
+from cancelgate.auth.secrets import hash_secret, new_client_secret, verify_secret
+from cancelgate.demo.fixtures import create_appointment, initial_status
+from cancelgate.runtime import Runtime
+from cancelgate.upstream.nbn import scenarios
+
+DEMO_TENANT = "demo"
+OTHER_TENANT = "other"
+DEMO_REF = "DEMO-"
+
+
+def read_demo_file(path: Path) -> dict[str, Any]:
+    """The previous demo.json, or an empty dict."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def demo_client(
+    session: AsyncSession, pepper: bytes, tenant: str, previous: dict[str, Any]
+) -> dict[str, str]:
+    """The tenant's demo client; its secret is reused when still valid, else rotated."""
+    tenant_row = await get_or_create_tenant(session, tenant)
+    known = {c.get("tenant"): c for c in previous.get("clients", []) if isinstance(c, dict)}
+    entry = known.get(tenant, {})
+    stmt = select(ApiClient).where(
+        ApiClient.tenant_id == tenant_row.id, ApiClient.client_id == entry.get("client_id")
+    )
+    client = (await session.execute(stmt)).scalar_one_or_none()
+    if client is None:
+        await session.commit()
+        created = await create_client(
+            session, pepper, tenant=tenant, display_name="API User", email=f"api@{tenant}.example"
+        )
+        return {
+            "tenant": tenant,
+            "client_id": created.client_id,
+            "client_secret": created.client_secret,
+        }
+    secret = str(entry.get("client_secret", ""))
+    if not verify_secret(pepper, secret, client.secret_hash):
+        secret = new_client_secret()
+        client.secret_hash = hash_secret(pepper, secret)
+        await session.commit()
+    return {"tenant": tenant, "client_id": client.client_id, "client_secret": secret}
+
+
+async def _fresh_fixture(session: AsyncSession, tenant_id: int, scenario: str) -> int | None:
+    """The latest fixture of the scenario if nobody has used it yet."""
+    stmt = (
+        select(Appointment)
+        .where(Appointment.tenant_id == tenant_id, Appointment.customer_ref == DEMO_REF + scenario)
+        .order_by(Appointment.id.desc())
+        .limit(1)
+    )
+    appointment = (await session.execute(stmt)).scalar_one_or_none()
+    if appointment is None or appointment.status != initial_status(scenario):
+        return None
+    count = select(func.count()).where(AppointmentCancellation.appointment_id == appointment.id)
+    used = int((await session.execute(count)).scalar_one())
+    expected = 1 if scenario == scenarios.CANCELLATION_IN_PROGRESS else 0
+    return appointment.id if used == expected else None
+
+
+async def demo_fixture(session: AsyncSession, tenant_id: int, scenario: str) -> int:
+    """An unused fixture of the scenario: the existing one, or a new one if it was used."""
+    existing = await _fresh_fixture(session, tenant_id, scenario)
+    if existing is not None:
+        return existing
+    appointment = await create_appointment(
+        session, tenant_id=tenant_id, scenario=scenario, customer_ref=DEMO_REF + scenario
+    )
+    await session.commit()
+    return appointment.id
+
+
+async def seed_demo(runtime: Runtime, data_dir: Path, base_url: str) -> dict[str, Any]:
+    """Seed tenants, clients and fixtures; write and return demo.json."""
+    path = data_dir / "demo.json"
+    previous = read_demo_file(path)
+    async with runtime.sessions() as session:
+        clients = [
+            await demo_client(session, runtime.keys.pepper, tenant, previous)
+            for tenant in (DEMO_TENANT, OTHER_TENANT)
+        ]
+        demo = await get_or_create_tenant(session, DEMO_TENANT)
+        other = await get_or_create_tenant(session, OTHER_TENANT)
+        await session.commit()
+        appointments: dict[str, int] = {}
+        for scenario in scenarios.SCENARIOS:
+            owner = other.id if scenario == scenarios.OTHER_TENANT else demo.id
+            appointments[scenario] = await demo_fixture(session, owner, scenario)
+    data = {
+        **previous,
+        "base_url": base_url,
+        "token_url": base_url + "/oauth/token",
+        "clients": clients,
+        "appointments": appointments,
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    path.chmod(0o600)
+    return data

@@ -1,0 +1,1 @@
+"""Domain events recorded durably (the outbox webhooks deliver from)."""

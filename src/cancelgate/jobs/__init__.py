@@ -1,0 +1,1 @@
+"""Durable jobs on PostgreSQL (procrastinate): the app, retries, worker, maintenance."""

@@ -1,0 +1,50 @@
+"""Everything a process shares between requests and jobs: settings, database, keys, ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import procrastinate
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from cancelgate.auth.keys import InstanceKeys, load_instance_keys
+from cancelgate.db.engine import make_engine, make_sessionmaker, resolve_database_url
+from cancelgate.jobs.app import jobs_app, open_jobs
+from cancelgate.settings import Settings
+from cancelgate.upstream.nbn.factory import make_nbn_port
+from cancelgate.upstream.nbn.port import NbnPort
+
+
+@dataclass
+class Runtime:
+    """The shared state of one process."""
+
+    settings: Settings
+    database_url: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    keys: InstanceKeys
+    nbn: NbnPort
+    jobs: procrastinate.App
+    jobs_pool: AsyncConnectionPool
+
+    async def close(self) -> None:
+        """Release connections and clients."""
+        await self.nbn.close()
+        await self.jobs.close_async()
+        await self.jobs_pool.close()
+        await self.engine.dispose()
+
+
+async def open_runtime(settings: Settings, data_dir: Path | None = None) -> Runtime:
+    """Connect to the database (embedded if none is configured) and build the ports."""
+    url = resolve_database_url(settings, data_dir)
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as session:
+        keys = await load_instance_keys(session)
+    jobs_pool = await open_jobs(url)
+    nbn = make_nbn_port(settings, sessions)
+    return Runtime(settings, url, engine, sessions, keys, nbn, jobs_app, jobs_pool)

@@ -1,0 +1,56 @@
+"""Process settings, read from the environment (prefix CANCELGATE_, plus DATABASE_URL)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a cancelgate process; defaults suit a local sandbox."""
+
+    model_config = SettingsConfigDict(env_prefix="CANCELGATE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "CANCELGATE_DATABASE_URL"),
+    )
+    data_dir: Path = Path("./var")
+    public_base_url: str | None = None
+
+    token_lifetime_seconds: int = 3000
+    assertion_max_lifetime_seconds: int = 3600
+    clock_skew_seconds: int = 60
+
+    # Versions 1 and 2 of every Connect endpoint are deprecated since this instant (RFC 9745).
+    deprecation_date: str = "2024-07-01T00:00:00Z"
+    deprecation_link: str = "https://github.com/cancelgate/cancelgate#api-versions"
+    retry_after_seconds: int = 2
+
+    cancellation_ponr_hours: int = 48
+    business_timezone: str = "Australia/Sydney"
+
+    nbn_mode: Literal["simulator", "http"] = "simulator"
+    nbn_base_url: str = "http://127.0.0.1:8090"
+    nbn_connect_timeout_seconds: float = 2.0
+    nbn_read_timeout_seconds: float = 10.0
+    sim_slow_seconds: float = 3.0
+
+    job_max_attempts: int = 8
+    job_retry_base_seconds: float = 2.0
+    worker_concurrency: int = 10
+    worker_heartbeat_seconds: float = 5.0
+    stalled_after_seconds: float = 20.0
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Upstream systems behind ports: a simulator by default, HTTP adapters by configuration."""

@@ -1,0 +1,1 @@
+"""The nbn: appointment cancellability and cancellation."""

@@ -1,0 +1,73 @@
+"""`cancelgate simulator`: the built-in nbn served over HTTP, for the HTTP adapter to call."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Header, Request
+from starlette.responses import JSONResponse
+
+from cancelgate.db.engine import make_engine, make_sessionmaker
+from cancelgate.settings import Settings
+from cancelgate.upstream.nbn.factory import make_simulator
+from cancelgate.upstream.nbn.port import CancelAccepted, NbnUnavailable
+from cancelgate.upstream.nbn.simulator import NbnSimulator
+
+UNAVAILABLE = {"message": "Service temporarily unavailable"}
+
+
+def create_simulator_app(settings: Settings, database_url: str) -> FastAPI:
+    """An HTTP nbn backed by the simulator's tables in the given database."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(database_url, pool_size=5)
+        app.state.sim = make_simulator(settings, make_sessionmaker(engine))
+        yield
+        await engine.dispose()
+
+    app = FastAPI(title="cancelgate nbn simulator", lifespan=lifespan)
+
+    def sim(request: Request) -> NbnSimulator:
+        simulator: NbnSimulator = request.app.state.sim
+        return simulator
+
+    @app.get("/nbn/v1/appointments/{nbn_appointment_id}/cancellability")
+    async def cancellability(nbn_appointment_id: str, request: Request) -> JSONResponse:
+        try:
+            result = await sim(request).check_cancellable(nbn_appointment_id=nbn_appointment_id)
+        except NbnUnavailable:
+            return JSONResponse(UNAVAILABLE, status_code=503)
+        return JSONResponse({"nbnAppointmentId": nbn_appointment_id, "result": result.value})
+
+    @app.post("/nbn/v1/appointments/{nbn_appointment_id}/cancellations")
+    async def cancel(
+        nbn_appointment_id: str,
+        request: Request,
+        idempotency_key: str = Header(alias="Idempotency-Key", min_length=8, max_length=100),
+    ) -> JSONResponse:
+        try:
+            outcome = await sim(request).cancel(
+                nbn_appointment_id=nbn_appointment_id, request_key=idempotency_key
+            )
+        except NbnUnavailable:
+            return JSONResponse(UNAVAILABLE, status_code=503)
+        if isinstance(outcome, CancelAccepted):
+            return JSONResponse(
+                {"status": "cancelled", "cancelledAt": outcome.cancelled_at.isoformat()}
+            )
+        return JSONResponse(
+            {"code": "InvalidAppointmentException", "message": outcome.message}, status_code=422
+        )
+
+    @app.get("/nbn/v1/stats")
+    async def stats(request: Request, nbn_appointment_id: str | None = None) -> JSONResponse:
+        count = await sim(request).effective_cancellations(nbn_appointment_id)
+        return JSONResponse({"effectiveCancellations": count})
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return app
