@@ -44,7 +44,7 @@ async def cancellation_for_tenant(
             AppointmentCancellation.tenant_id == tenant_id,
         )
     )
-    row = (await session.execute(stmt)).tuples().one_or_none()
+    row = (await session.execute(stmt)).one_or_none()
     return row
 
 
@@ -59,4 +59,4 @@ async def cancellation_with_appointment(
     )
     if lock:
         stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).tuples().one_or_none()
+    return (await session.execute(stmt)).one_or_none()

@@ -47,7 +47,7 @@ async def ensure_instance_keys(session: AsyncSession) -> None:
 
 async def load_instance_keys(session: AsyncSession) -> InstanceKeys:
     """Read the installation's keys (created by `cancelgate migrate`)."""
-    rows = dict((await session.execute(select(InstanceKey.name, InstanceKey.value))).tuples().all())
+    rows = dict((await session.execute(select(InstanceKey.name, InstanceKey.value))).all())
     if SIGNING_KEY not in rows or PEPPER not in rows:
         raise RuntimeError("instance keys are missing: run `cancelgate migrate` first")
     return InstanceKeys(

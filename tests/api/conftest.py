@@ -1,0 +1,124 @@
+"""A real `cancelgate serve` process on 127.0.0.1, and callers that are tenants of it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cancelgate.appointments.models import Appointment
+from cancelgate.auth.clients import create_client
+from cancelgate.auth.keys import InstanceKeys, load_instance_keys
+from cancelgate.auth.repository import client_by_client_id
+from cancelgate.db.engine import make_engine, make_sessionmaker
+from cancelgate.demo.fixtures import create_appointment
+from tests.support import free_port, running
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture(scope="session")
+def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a serve process (API + in-process worker) on the test database."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    data_dir = tmp_path_factory.mktemp("serve")
+    env = {"DATABASE_URL": database_url, "CANCELGATE_DATA_DIR": str(data_dir)}
+    with running(["serve", "--port", str(port)], env, data_dir / "serve.log", base + "/healthz"):
+        yield base
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def db(database_url: str) -> AsyncIterator[Sessions]:
+    """Sessions on the test database, for seeding and for checking what was stored."""
+    engine = make_engine(database_url, pool_size=5)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def keys(db: Sessions) -> InstanceKeys:
+    """The installation's keys (to mint tokens the server must refuse, e.g. expired ones)."""
+    async with db() as session:
+        return await load_instance_keys(session)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def http(api_server: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the server."""
+    async with httpx.AsyncClient(base_url=api_server, timeout=30) as client:
+        yield client
+
+
+@dataclass
+class Caller:
+    """A tenant with one client and a token, talking to the server."""
+
+    tenant: str
+    tenant_id: int
+    client_id: str
+    client_secret: str
+    token: str
+    http: httpx.AsyncClient
+    db: Sessions
+
+    def headers(self, version: str | None = "8", **extra: str) -> dict[str, str]:
+        """Bearer token and X-API-VERSION (None leaves it out)."""
+        headers = {"Authorization": f"Bearer {self.token}", **extra}
+        if version is not None:
+            headers["X-API-VERSION"] = version
+        return headers
+
+    async def appointment(self, scenario: str) -> Appointment:
+        """A new appointment of this tenant playing a simulator scenario."""
+        async with self.db() as session:
+            appointment = await create_appointment(
+                session, tenant_id=self.tenant_id, scenario=scenario
+            )
+            await session.commit()
+            return appointment
+
+
+async def new_caller(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) -> Caller:
+    """A fresh tenant, client and token."""
+    tenant = f"t-{uuid.uuid4().hex[:12]}"
+    async with db() as session:
+        created = await create_client(
+            session, keys.pepper, tenant=tenant, display_name="API User", email="api@example.com"
+        )
+    response = await http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(created.client_id, created.client_secret),
+    )
+    assert response.status_code == 200, response.text
+    async with db() as session:
+        client = await client_by_client_id(session, created.client_id)
+        assert client is not None
+        tenant_id = client.tenant_id
+    return Caller(
+        tenant=tenant,
+        tenant_id=tenant_id,
+        client_id=created.client_id,
+        client_secret=created.client_secret,
+        token=response.json()["access_token"],
+        http=http,
+        db=db,
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def caller(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) -> Caller:
+    """A caller of its own tenant, so tests never see each other's objects."""
+    return await new_caller(http, db, keys)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def other_caller(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) -> Caller:
+    """A second, unrelated tenant."""
+    return await new_caller(http, db, keys)

@@ -1,0 +1,136 @@
+"""Connect conventions shared by every endpoint: tokens, versions, bodies, methods, headers."""
+
+from __future__ import annotations
+
+import time
+
+from joserfc.jwk import RSAKey
+
+from cancelgate.auth.keys import InstanceKeys
+from cancelgate.auth.tokens import issue_access_token
+from cancelgate.upstream.nbn import scenarios
+from tests.api.conftest import Caller
+from tests.api.test_appointment_cancellations import (
+    REQUEST,
+    REQUESTS,
+    assert_error,
+    assert_security_headers,
+)
+
+SUPPORTED = "supported versions: 1, 2, 3, 4, 5, 6, 7, 8"
+
+
+async def test_missing_token_is_401_with_challenge(caller: Caller) -> None:
+    response = await caller.http.get(f"{REQUESTS}/1", headers={"X-API-VERSION": "8"})
+    assert_error(response, 401, "client.access", "unauthorized", "Bearer token is missing or invalid")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_malformed_expired_and_foreign_tokens_are_401(
+    caller: Caller, keys: InstanceKeys
+) -> None:
+    now = int(time.time())
+    expired = issue_access_token(
+        keys, issuer="x", tenant_id=caller.tenant_id, client_pk=1, client_id=caller.client_id,
+        lifetime_seconds=60, now=now - 3600,
+    )  # fmt: skip
+    foreign_keys = InstanceKeys(signing_key=RSAKey.generate_key(2048), pepper=b"p" * 32)
+    foreign = issue_access_token(
+        foreign_keys, issuer="x", tenant_id=caller.tenant_id, client_pk=1,
+        client_id=caller.client_id, lifetime_seconds=600,
+    )  # fmt: skip
+    for token in ("not-a-jwt", expired, foreign, caller.token[:-4] + "AAAA"):
+        response = await caller.http.get(
+            f"{REQUESTS}/1", headers={"Authorization": f"Bearer {token}", "X-API-VERSION": "8"}
+        )
+        assert_error(response, 401, "client.access", "unauthorized")
+        assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    basic = await caller.http.get(
+        f"{REQUESTS}/1", headers={"Authorization": "Basic abc", "X-API-VERSION": "8"}
+    )
+    assert_error(basic, 401, "client.access", "unauthorized")
+
+
+async def test_version_missing_or_unsupported_is_400(caller: Caller) -> None:
+    missing = await caller.http.get(f"{REQUESTS}/1", headers=caller.headers(version=None))
+    body = assert_error(missing, 400, "client.validation", "missing.request.header")
+    assert SUPPORTED in str(body["message"])
+    for bad in ("9", "0", "abc"):
+        response = await caller.http.get(f"{REQUESTS}/1", headers=caller.headers(version=bad))
+        body = assert_error(response, 400, "client.validation", "unsupported.api.version")
+        assert SUPPORTED in str(body["message"]) and bad in str(body["message"])
+
+
+async def test_every_version_is_served_and_1_2_are_deprecated(caller: Caller) -> None:
+    appointment = await caller.appointment(scenarios.COMPLETE)
+    for version in range(1, 9):
+        response = await caller.http.post(
+            REQUEST, json={"appointmentId": appointment.id}, headers=caller.headers(str(version))
+        )
+        assert response.status_code == 422, version
+        if version <= 2:
+            assert response.headers["deprecation"].startswith("@")
+            assert 'rel="deprecation"' in response.headers["link"]
+        else:
+            assert "deprecation" not in response.headers
+            assert "link" not in response.headers
+
+
+async def test_malformed_json_is_400(caller: Caller) -> None:
+    for raw in (b'{"appointmentId": ', b"[1, 2]", b"\xff\xfe"):
+        response = await caller.http.post(
+            REQUEST, content=raw, headers=caller.headers(**{"Content-Type": "application/json"})
+        )
+        body = assert_error(response, 400, "client.validation", "http.message.not.readable")
+        sub_errors = body["apiSubErrors"]
+        assert isinstance(sub_errors, list)
+        assert sub_errors[0]["code"] == "malformed.json.request"
+        assert set(sub_errors[0]) == {"code", "message"}
+
+
+async def test_wrong_content_type_is_415(caller: Caller) -> None:
+    response = await caller.http.post(
+        REQUEST, content=b"appointmentId=1", headers=caller.headers(**{"Content-Type": "text/plain"})
+    )
+    assert_error(response, 415, "client.validation", "media.type.not.supported")
+
+
+async def test_missing_or_mistyped_field_is_422(caller: Caller) -> None:
+    cases = [({}, None, "constraints.not.null"), ({"appointmentId": None}, None, "constraints.not.null"),
+             ({"appointmentId": "3"}, "3", "constraints.type.mismatch"),
+             ({"appointmentId": 1.5}, 1.5, "constraints.type.mismatch"),
+             ({"appointmentId": True}, True, "constraints.type.mismatch")]  # fmt: skip
+    for payload, rejected, code in cases:
+        response = await caller.http.post(REQUEST, json=payload, headers=caller.headers())
+        body = assert_error(response, 422, "client.validation", "method.argument.not.valid")
+        assert body["apiSubErrors"] == [
+            {
+                "code": code,
+                "message": "must not be null" if code == "constraints.not.null" else "must be an integer",
+                "object": "connectAppointmentCancellationRequestCommand",
+                "field": "appointmentId",
+                "rejectedValue": rejected,
+            }
+        ], payload
+
+
+async def test_wrong_method_is_405_and_unknown_path_404(caller: Caller) -> None:
+    response = await caller.http.put(REQUEST, json={"appointmentId": 1}, headers=caller.headers())
+    assert_error(response, 405, "client.validation", "method.not.supported")
+    assert "POST" in response.headers["allow"]
+    response = await caller.http.delete(f"{REQUESTS}/1", headers=caller.headers())
+    assert_error(response, 405, "client.validation", "method.not.supported")
+    response = await caller.http.get("/api/connect/nothing-here", headers=caller.headers())
+    assert_error(response, 404, "client.validation", "no.handler.found")
+
+
+async def test_security_headers_on_success_and_token_endpoint(caller: Caller) -> None:
+    response = await caller.http.get("/.well-known/oauth-authorization-server")
+    assert response.status_code == 200
+    assert_security_headers(response)
+    token = await caller.http.post(
+        "/oauth/token", data={"grant_type": "client_credentials"},
+        auth=(caller.client_id, caller.client_secret),
+    )  # fmt: skip
+    assert token.headers["cache-control"] == "no-store"
+    assert token.headers["x-frame-options"] == "DENY"

@@ -1,0 +1,138 @@
+"""Helpers shared by the API and end-to-end tests: databases, processes, clients."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+
+from cancelgate.db.urls import libpq_url
+
+ROOT = Path(__file__).resolve().parent.parent
+CANCELGATE = str(Path(sys.executable).parent / "cancelgate")
+VERSION_8 = {"X-API-VERSION": "8"}
+
+# Settings that make the test processes quick to observe (never sleeps in tests themselves).
+FAST_ENV = {
+    "CANCELGATE_SIM_SLOW_SECONDS": "1.5",
+    "CANCELGATE_WORKER_HEARTBEAT_SECONDS": "1",
+    "CANCELGATE_STALLED_AFTER_SECONDS": "3",
+    "CANCELGATE_JOB_RETRY_BASE_SECONDS": "0.5",
+    "CANCELGATE_LOG_LEVEL": "WARNING",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def create_database(server_url: str) -> str:
+    """A new, empty database on the server of server_url; returns its URL."""
+    name = f"cancelgate_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(libpq_url(server_url)).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    """Drop a test database, disconnecting whoever is still on it."""
+    parsed = make_url(url)
+    admin = parsed.set(database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+
+
+def wait_for_http(url: str, *, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll url until it answers 200 (bounded by timeout); fail early if proc died."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
+
+
+@dataclass
+class Process:
+    """A cancelgate process started by a test."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Signal the process and wait for it (killing it if it overstays)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def output(self) -> str:
+        """What the process printed so far."""
+        return self.log.read_text(errors="replace")
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> Process:
+    """Start `cancelgate <args>` with env added to a clean copy of ours."""
+    full_env = {**os.environ, **FAST_ENV, **env}
+    handle = log.open("wb")
+    proc = subprocess.Popen([CANCELGATE, *args], env=full_env, stdout=handle, stderr=subprocess.STDOUT)
+    return Process(proc, log)
+
+
+@contextmanager
+def running(args: list[str], env: dict[str, str], log: Path, health_url: str) -> Iterator[Process]:
+    """A process that is up (health_url answers) for the duration of the block."""
+    process = start(args, env, log)
+    try:
+        wait_for_http(health_url, proc=process.proc)
+        yield process
+    except BaseException:
+        sys.stderr.write(process.output()[-4000:])
+        raise
+    finally:
+        process.stop()
+
+
+def token_for(base_url: str, client_id: str, secret: str) -> str:
+    """An access token by client_secret_basic."""
+    response = httpx.post(
+        f"{base_url}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def poll_outcome(client: httpx.Client, location: str, headers: dict[str, str], *, timeout: float = 30.0) -> httpx.Response:
+    """GET location until it stops answering 202 (bounded by timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(location, headers=headers)
+        if response.status_code != 202:
+            return response
+        time.sleep(0.1)
+    raise TimeoutError(f"{location} still 202 after {timeout}s")
