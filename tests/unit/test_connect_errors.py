@@ -112,7 +112,11 @@ def test_upstream_error() -> None:
 
 def test_internal_error() -> None:
     error = internal_error()
-    assert (error.status, error.type, error.code) == (500, "server.internal", "server.internal.error")
+    assert (error.status, error.type, error.code) == (
+        500,
+        "server.internal",
+        "server.internal.error",
+    )
     assert error.message == "There was an unexpected error processing the request"
 
 
@@ -140,4 +144,10 @@ def test_rule_violation_custom_code() -> None:
 
 def test_validation_sub_error_keeps_none_rejected_value() -> None:
     shaped = validation_sub_error(SubError("c", "m", "o", "f"))
-    assert shaped == {"code": "c", "message": "m", "object": "o", "field": "f", "rejectedValue": None}
+    assert shaped == {
+        "code": "c",
+        "message": "m",
+        "object": "o",
+        "field": "f",
+        "rejectedValue": None,
+    }

@@ -75,11 +75,6 @@ def test_a_version_outside_the_endpoint_set_is_refused() -> None:
     assert negotiate("4", {3, 4}) == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: str.isdigit() accepts '²' (latin-1 byte 0xB2 in a header), int() then raises",
-)
 def test_superscript_digit_is_an_unsupported_version() -> None:
     with pytest.raises(ConnectError):
         negotiate("\u00b2", VERSIONS)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import time
 from typing import Any
 
@@ -209,10 +211,21 @@ def test_exp_must_be_an_integer(exp: Any) -> None:
         verify_access_token(KEYS, sign(good_claims(exp=exp)), now=NOW)
 
 
-def test_hs256_token_with_the_public_key_as_secret_is_rejected() -> None:
-    from joserfc.jwk import OctKey
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
+
+def test_hs256_token_with_the_public_key_as_secret_is_rejected() -> None:
     public_pem = KEYS.signing_key.as_pem(private=False)
-    forged = jwt.encode({"alg": "HS256"}, good_claims(), OctKey.import_key(public_pem), ["HS256"])
+    header = _b64(json.dumps({"alg": "HS256", "kid": KEYS.kid}).encode())
+    payload = _b64(json.dumps(good_claims()).encode())
+    signature = hmac.new(public_pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     with pytest.raises(InvalidToken):
-        verify_access_token(KEYS, forged, now=NOW)
+        verify_access_token(KEYS, f"{header}.{payload}.{_b64(signature)}", now=NOW)
+
+
+def test_alg_none_token_is_rejected() -> None:
+    header = _b64(json.dumps({"alg": "none"}).encode())
+    payload = _b64(json.dumps(good_claims()).encode())
+    with pytest.raises(InvalidToken):
+        verify_access_token(KEYS, f"{header}.{payload}.", now=NOW)

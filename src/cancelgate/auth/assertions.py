@@ -47,6 +47,8 @@ def _number(claims: dict[str, Any], name: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidAssertion(f"the {name} claim is not a number")
+    if not -(2**62) < value < 2**62:
+        raise InvalidAssertion(f"the {name} claim is out of range")
     return int(value)
 
 
@@ -70,8 +72,8 @@ def verify_assertion(
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
         raise InvalidAssertion("iss and sub must both be the client id")
     aud = claims.get("aud")
-    aud_values = set(aud) if isinstance(aud, list) else {aud}
-    if not aud_values & audiences:
+    aud_values = aud if isinstance(aud, list) else [aud]
+    if not any(isinstance(value, str) and value in audiences for value in aud_values):
         raise InvalidAssertion("aud is not this token endpoint")
     exp = _number(claims, "exp")
     if exp is None:

@@ -73,6 +73,17 @@ def _sub_error(error: Any, object_name: str, data: dict[str, Any]) -> SubError:
     return SubError(code, message, object_name, field, rejected)
 
 
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number out of range: {text}")
+    return value
+
+
 async def read_command(request: Request, model: type[Command], object_name: str) -> Command:
     """The validated command, or the Connect error that explains why it is not one."""
     content_type = request.headers.get("content-type")
@@ -80,9 +91,11 @@ async def read_command(request: Request, model: type[Command], object_name: str)
         raise unsupported_media_type(content_type)
     raw = await request.body()
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (UnicodeDecodeError, ValueError) as exc:
         raise malformed_json(f"JSON parse error: {exc}") from None
+    except RecursionError:
+        raise malformed_json("JSON parse error: the document is nested too deeply") from None
     if not isinstance(data, dict):
         raise malformed_json("JSON parse error: the request body must be a JSON object")
     try:

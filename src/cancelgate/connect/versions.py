@@ -39,7 +39,7 @@ def version_error(raw: str | None, versions: Collection[int]) -> ConnectError:
 def negotiate(raw: str | None, versions: Collection[int]) -> int:
     """The requested version if this endpoint serves it; otherwise the documented 400."""
     value = (raw or "").strip()
-    if value.isdigit() and int(value) in versions:
+    if value.isascii() and value.isdigit() and int(value) in versions:
         return int(value)
     raise version_error(raw, versions)
 

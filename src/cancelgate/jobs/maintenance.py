@@ -27,7 +27,8 @@ async def recover_stalled_jobs() -> int:
     return count
 
 
-@jobs_app.periodic(cron="*/10 * * * * *", periodic_id="stalled")
+# Seconds are the sixth (last) column in procrastinate cron strings.
+@jobs_app.periodic(cron="* * * * * */10", periodic_id="stalled")
 @jobs_app.task(name="maintenance.recover_stalled_jobs", queueing_lock="recover_stalled_jobs")
 async def recover_stalled_jobs_task(timestamp: int) -> None:
     """Every 10 s: retry the jobs of dead workers."""

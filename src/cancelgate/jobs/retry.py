@@ -16,7 +16,8 @@ MAX_WAIT_SECONDS = 300.0
 
 def backoff_seconds(attempts: int, base: float, cap: float = MAX_WAIT_SECONDS) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempts)]."""
-    return random.uniform(0, min(cap, base * 2**attempts))
+    # Past 2**30 the cap always wins; bounding the exponent keeps the float finite.
+    return random.uniform(0, min(cap, base * 2 ** min(attempts, 30)))
 
 
 def is_last_attempt(attempts_so_far: int, max_attempts: int) -> bool:
