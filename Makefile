@@ -6,7 +6,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DATA_DIR ?= ./var
 
-.PHONY: run test lint setup lock clean bench
+.PHONY: run test lint setup lock clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,15 +22,12 @@ run: setup
 	$(BIN)/cancelgate serve --demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
 test: setup lint
 	$(BIN)/pytest
-
-bench: setup
-	$(BIN)/python bench/appointment_cancellations.py
 
 # Regenerates the lock file from pyproject.toml (needs network access to PyPI).
 lock:

@@ -57,7 +57,9 @@ def drop_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
 
 
-def wait_for_http(url: str, *, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_http(
+    url: str, *, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Poll url until it answers 200 (bounded by timeout); fail early if proc died."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -100,7 +102,9 @@ def start(args: list[str], env: dict[str, str], log: Path) -> Process:
     """Start `cancelgate <args>` with env added to a clean copy of ours."""
     full_env = {**os.environ, **FAST_ENV, **env}
     handle = log.open("wb")
-    proc = subprocess.Popen([CANCELGATE, *args], env=full_env, stdout=handle, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [CANCELGATE, *args], env=full_env, stdout=handle, stderr=subprocess.STDOUT
+    )
     return Process(proc, log)
 
 
@@ -121,13 +125,17 @@ def running(args: list[str], env: dict[str, str], log: Path, health_url: str) ->
 def token_for(base_url: str, client_id: str, secret: str) -> str:
     """An access token by client_secret_basic."""
     response = httpx.post(
-        f"{base_url}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        f"{base_url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
     )
     response.raise_for_status()
     return str(response.json()["access_token"])
 
 
-def poll_outcome(client: httpx.Client, location: str, headers: dict[str, str], *, timeout: float = 30.0) -> httpx.Response:
+def poll_outcome(
+    client: httpx.Client, location: str, headers: dict[str, str], *, timeout: float = 30.0
+) -> httpx.Response:
     """GET location until it stops answering 202 (bounded by timeout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

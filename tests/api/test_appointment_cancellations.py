@@ -102,12 +102,16 @@ async def test_completion_cancels_appointment_and_records_event(caller: Caller) 
             .all()
         )
         nbn_calls = (
-            await session.execute(
-                select(SimNbnCancellation).where(
-                    SimNbnCancellation.nbn_appointment_id == appointment.nbn_appointment_id
+            (
+                await session.execute(
+                    select(SimNbnCancellation).where(
+                        SimNbnCancellation.nbn_appointment_id == appointment.nbn_appointment_id
+                    )
                 )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert stored is not None and stored.status == "cancelled" and stored.cancelled_on is not None
     assert [e.type for e in events] == ["appointment.cancelled"]
     payload = events[0].payload
@@ -143,7 +147,8 @@ async def test_appointment_not_booked(caller: Caller) -> None:
     assert body["apiSubErrors"] == [
         {
             "code": "constraints.appointment.not.booked",
-            "message": f"Appointment with id {appointment.id} cannot be cancelled as it is not booked",
+            "message": f"Appointment with id {appointment.id} cannot be cancelled as it is "
+            "not booked",
             "object": "Appointment",
             "field": "status",
             "rejectedValue": "complete",
@@ -153,11 +158,14 @@ async def test_appointment_not_booked(caller: Caller) -> None:
 
 async def test_cancellation_already_in_progress(caller: Caller) -> None:
     appointment = await caller.appointment(scenarios.CANCELLATION_IN_PROGRESS)
-    body = assert_error(await post_request(caller, appointment.id), 422, "client.validation", "validation")
+    body = assert_error(
+        await post_request(caller, appointment.id), 422, "client.validation", "validation"
+    )
     assert body["apiSubErrors"] == [
         {
             "code": "constraints.appointment-cancellation.in.progress",
-            "message": f"Appointment with id {appointment.id} already has a cancellation in progress",
+            "message": f"Appointment with id {appointment.id} already has a cancellation "
+            "in progress",
             "object": "AppointmentCancellation",
             "field": "status",
             "rejectedValue": "IN_PROGRESS",
@@ -200,7 +208,9 @@ async def test_refused_while_processing_is_422_failed(caller: Caller) -> None:
     appointment = await caller.appointment(scenarios.FAILS_IN_PROCESSING)
     response = await post_request(caller, appointment.id)
     assert response.status_code == 201
-    body = assert_error(await poll(caller, response.headers["location"]), 422, "client.validation", "validation")
+    body = assert_error(
+        await poll(caller, response.headers["location"]), 422, "client.validation", "validation"
+    )
     nbn_id = appointment.nbn_appointment_id
     text = (
         f"InvalidAppointmentException: Appointment ID : {nbn_id} "
@@ -229,7 +239,9 @@ async def test_another_tenants_objects_are_404(caller: Caller, other_caller: Cal
     location = (await post_request(other_caller, theirs.id)).headers["location"]
     request_id = location.rsplit("/", 1)[1]
     mine = await caller.http.get(location, headers=caller.headers())
-    assert_error(mine, 404, "business.rule", "resource.not.found", f"Resource with id {request_id} not found")
+    assert_error(
+        mine, 404, "business.rule", "resource.not.found", f"Resource with id {request_id} not found"
+    )
     missing = await caller.http.get(f"{REQUESTS}/999999999", headers=caller.headers())
     assert missing.json()["message"] == "Resource with id 999999999 not found"
     assert_error(await post_request(caller, 999999999), 404, "business.rule", "resource.not.found")

@@ -22,7 +22,9 @@ SUPPORTED = "supported versions: 1, 2, 3, 4, 5, 6, 7, 8"
 
 async def test_missing_token_is_401_with_challenge(caller: Caller) -> None:
     response = await caller.http.get(f"{REQUESTS}/1", headers={"X-API-VERSION": "8"})
-    assert_error(response, 401, "client.access", "unauthorized", "Bearer token is missing or invalid")
+    assert_error(
+        response, 401, "client.access", "unauthorized", "Bearer token is missing or invalid"
+    )
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
@@ -90,13 +92,16 @@ async def test_malformed_json_is_400(caller: Caller) -> None:
 
 async def test_wrong_content_type_is_415(caller: Caller) -> None:
     response = await caller.http.post(
-        REQUEST, content=b"appointmentId=1", headers=caller.headers(**{"Content-Type": "text/plain"})
+        REQUEST,
+        content=b"appointmentId=1",
+        headers=caller.headers(**{"Content-Type": "text/plain"}),
     )
     assert_error(response, 415, "client.validation", "media.type.not.supported")
 
 
 async def test_missing_or_mistyped_field_is_422(caller: Caller) -> None:
-    cases = [({}, None, "constraints.not.null"), ({"appointmentId": None}, None, "constraints.not.null"),
+    cases = [({}, None, "constraints.not.null"),
+             ({"appointmentId": None}, None, "constraints.not.null"),
              ({"appointmentId": "3"}, "3", "constraints.type.mismatch"),
              ({"appointmentId": 1.5}, 1.5, "constraints.type.mismatch"),
              ({"appointmentId": True}, True, "constraints.type.mismatch")]  # fmt: skip
@@ -106,7 +111,9 @@ async def test_missing_or_mistyped_field_is_422(caller: Caller) -> None:
         assert body["apiSubErrors"] == [
             {
                 "code": code,
-                "message": "must not be null" if code == "constraints.not.null" else "must be an integer",
+                "message": "must not be null"
+                if code == "constraints.not.null"
+                else "must be an integer",
                 "object": "connectAppointmentCancellationRequestCommand",
                 "field": "appointmentId",
                 "rejectedValue": rejected,

@@ -77,7 +77,7 @@ def test_api_worker_and_simulator_processes(fresh_database: str, tmp_path: Path)
     }
     client_id, secret, ids = seed(fresh_database, scenarios.BOOKED, 5)
     with (
-        running(["simulator", "--port", str(sim_port)], env, tmp_path / "sim.log", sim + "/healthz"),
+        running(["simulator", "--port", str(sim_port)], env, tmp_path / "sim.log", sim + "/healthz"),  # noqa: E501
         running(
             ["serve", "--port", str(api_port), "--no-worker"], env, tmp_path / "api.log",
             api + "/healthz",
@@ -88,7 +88,9 @@ def test_api_worker_and_simulator_processes(fresh_database: str, tmp_path: Path)
         with httpx.Client(base_url=api, timeout=10) as http:
             locations = []
             for appointment_id in ids:
-                response = http.post(REQUEST, json={"appointmentId": appointment_id}, headers=headers)
+                response = http.post(
+                    REQUEST, json={"appointmentId": appointment_id}, headers=headers
+                )
                 assert response.status_code == 201, response.text
                 locations.append(response.headers["location"])
             for location in locations:
@@ -109,7 +111,7 @@ def test_killed_worker_job_is_retried_by_another(fresh_database: str, tmp_path: 
     }
     client_id, secret, ids = seed(fresh_database, scenarios.BOOKED_SLOW, 6)
     with (
-        running(["simulator", "--port", str(sim_port)], env, tmp_path / "sim.log", sim + "/healthz"),
+        running(["simulator", "--port", str(sim_port)], env, tmp_path / "sim.log", sim + "/healthz"),  # noqa: E501
         running(
             ["serve", "--port", str(api_port), "--no-worker"], env, tmp_path / "api.log",
             api + "/healthz",
@@ -162,7 +164,8 @@ def test_embedded_default_starts_migrates_and_serves(tmp_path: Path) -> None:
         assert set(demo["appointments"]) == set(scenarios.SCENARIOS)
         client = next(c for c in demo["clients"] if c["tenant"] == "demo")
         headers = {
-            "Authorization": f"Bearer {token_for(base, client['client_id'], client['client_secret'])}",
+            "Authorization": "Bearer "
+            + token_for(base, client["client_id"], client["client_secret"]),
             **VERSION_8,
         }
         with httpx.Client(base_url=base, timeout=10) as http:
@@ -199,7 +202,9 @@ def test_clients_create_prints_working_credentials(database_url: str, tmp_path: 
     assert set(created) == {"client_id", "client_secret", "tenant"}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with running(["serve", "--port", str(port), "--no-worker"], env_db, tmp_path / "s.log", base + "/healthz"):
+    with running(
+        ["serve", "--port", str(port), "--no-worker"], env_db, tmp_path / "s.log", base + "/healthz"
+    ):
         assert token_for(base, created["client_id"], created["client_secret"])
     bad = subprocess.run(
         [CANCELGATE, "clients", "create", "--tenant", "x", "--jwks-file", str(tmp_path / "none")],
