@@ -15,6 +15,7 @@ from cancelgate.appointments.router import router as appointments_router
 from cancelgate.auth.router import router as auth_router
 from cancelgate.connect.handlers import install_connect_handlers
 from cancelgate.connect.middleware import SecurityHeadersMiddleware
+from cancelgate.db.embedded import release_embedded
 from cancelgate.demo.banner import demo_banner
 from cancelgate.demo.seed import seed_demo
 from cancelgate.jobs.context import set_current
@@ -58,6 +59,7 @@ def create_app(
                 await stop_worker(worker_task)
             await runtime.close()
             set_current(None)
+            release_embedded()
 
     app = FastAPI(
         title="cancelgate",

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 log = structlog.get_logger(__name__)
+
+# Servers this process started or joined, released by release_embedded().
+_handles: list[Any] = []
 
 
 def start_embedded(data_dir: Path) -> str:
@@ -23,6 +27,17 @@ def start_embedded(data_dir: Path) -> str:
 
     # "stop" shuts the server down when the last process that uses it exits.
     server = postgres_server.get_server(str(pgdata), cleanup_mode="stop")
+    _handles.append(server)
     url: str = server.get_uri()
     log.info("embedded_postgres_started", pgdata=str(pgdata))
     return url
+
+
+def release_embedded() -> None:
+    """Let go of the embedded server; the last process to let go stops it.
+
+    pgserver does this at exit too, but uvicorn ends a SIGTERM'd process by re-raising the
+    signal, which skips atexit: servers call this when their lifespan ends.
+    """
+    while _handles:
+        _handles.pop().cleanup()

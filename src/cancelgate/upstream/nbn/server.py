@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Header, Request
 from starlette.responses import JSONResponse
 
+from cancelgate.db.embedded import release_embedded
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.settings import Settings
 from cancelgate.upstream.nbn.factory import make_simulator
@@ -26,6 +27,7 @@ def create_simulator_app(settings: Settings, database_url: str) -> FastAPI:
         app.state.sim = make_simulator(settings, make_sessionmaker(engine))
         yield
         await engine.dispose()
+        release_embedded()
 
     app = FastAPI(title="cancelgate nbn simulator", lifespan=lifespan)
 
