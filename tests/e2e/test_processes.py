@@ -7,6 +7,9 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -15,7 +18,6 @@ import pytest
 from cancelgate.auth.clients import create_client
 from cancelgate.auth.keys import load_instance_keys
 from cancelgate.db.engine import make_engine, make_sessionmaker
-from cancelgate.db.migrate import upgrade
 from cancelgate.demo.fixtures import create_appointment
 from cancelgate.upstream.nbn import scenarios
 from tests.support import (
@@ -64,26 +66,47 @@ def nbn_effective_cancellations(sim_url: str) -> int:
     return int(httpx.get(f"{sim_url}/nbn/v1/stats").json()["effectiveCancellations"])
 
 
-def test_api_worker_and_simulator_processes(fresh_database: str, tmp_path: Path) -> None:
-    """serve --no-worker + worker + simulator: the HTTP adapter and the queue, for real."""
-    upgrade(fresh_database)
+@dataclass
+class Topology:
+    """A running simulator and API (no in-process worker), and the env their peers need."""
+
+    api: str
+    sim: str
+    env: dict[str, str]
+
+
+@contextmanager
+def api_and_simulator(database_url: str, tmp_path: Path, **extra_env: str) -> Iterator[Topology]:
+    """`cancelgate simulator` and `cancelgate serve --no-worker` using it over HTTP."""
     api_port, sim_port = free_port(), free_port()
     api, sim = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}"
     env = {
-        "DATABASE_URL": fresh_database,
+        "DATABASE_URL": database_url,
         "CANCELGATE_NBN_MODE": "http",
         "CANCELGATE_NBN_BASE_URL": sim,
         "CANCELGATE_DATA_DIR": str(tmp_path),
+        **extra_env,
     }
+    serve = ["serve", "--port", str(api_port), "--no-worker"]
+    with (
+        running(
+            ["simulator", "--port", str(sim_port)], env, tmp_path / "sim.log", sim + "/healthz"
+        ),
+        running(serve, env, tmp_path / "api.log", api + "/healthz"),
+    ):
+        yield Topology(api, sim, env)
+
+
+def test_api_worker_and_simulator_processes(fresh_database: str, tmp_path: Path) -> None:
+    """serve --no-worker + worker + simulator: the HTTP adapter and the queue, for real."""
     client_id, secret, ids = seed(fresh_database, scenarios.BOOKED, 5)
     with (
-        running(["simulator", "--port", str(sim_port)], env, tmp_path / "sim.log", sim + "/healthz"),  # noqa: E501
+        api_and_simulator(fresh_database, tmp_path) as top,
         running(
-            ["serve", "--port", str(api_port), "--no-worker"], env, tmp_path / "api.log",
-            api + "/healthz",
+            ["worker", "--concurrency", "4"], top.env, tmp_path / "w.log", top.sim + "/healthz"
         ),
-        running(["worker", "--concurrency", "4"], env, tmp_path / "worker.log", sim + "/healthz"),
-    ):  # fmt: skip
+    ):
+        api, sim = top.api, top.sim
         headers = {"Authorization": f"Bearer {token_for(api, client_id, secret)}", **VERSION_8}
         with httpx.Client(base_url=api, timeout=10) as http:
             locations = []
@@ -100,23 +123,9 @@ def test_api_worker_and_simulator_processes(fresh_database: str, tmp_path: Path)
 
 def test_killed_worker_job_is_retried_by_another(fresh_database: str, tmp_path: Path) -> None:
     """SIGKILL a worker in the middle of slow jobs: a second worker finishes them, once each."""
-    upgrade(fresh_database)
-    api_port, sim_port = free_port(), free_port()
-    api, sim = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}"
-    env = {
-        "DATABASE_URL": fresh_database,
-        "CANCELGATE_NBN_MODE": "http",
-        "CANCELGATE_NBN_BASE_URL": sim,
-        "CANCELGATE_SIM_SLOW_SECONDS": "4",
-    }
     client_id, secret, ids = seed(fresh_database, scenarios.BOOKED_SLOW, 6)
-    with (
-        running(["simulator", "--port", str(sim_port)], env, tmp_path / "sim.log", sim + "/healthz"),  # noqa: E501
-        running(
-            ["serve", "--port", str(api_port), "--no-worker"], env, tmp_path / "api.log",
-            api + "/healthz",
-        ),
-    ):  # fmt: skip
+    with api_and_simulator(fresh_database, tmp_path, CANCELGATE_SIM_SLOW_SECONDS="4") as top:
+        api, sim, env = top.api, top.sim, top.env
         doomed = start(["worker", "--concurrency", "10"], env, tmp_path / "doomed.log")
         headers = {"Authorization": f"Bearer {token_for(api, client_id, secret)}", **VERSION_8}
         with httpx.Client(base_url=api, timeout=10) as http:
