@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import time
@@ -17,6 +18,7 @@ import pytest
 
 from cancelgate.auth.clients import create_client
 from cancelgate.auth.keys import load_instance_keys
+from cancelgate.auth.repository import client_by_client_id
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.demo.fixtures import create_appointment
 from cancelgate.upstream.nbn import scenarios
@@ -28,7 +30,6 @@ from tests.support import (
     running,
     start,
     token_for,
-    wait_for_http,
 )
 
 REQUEST = "/api/connect/orders/appointment-cancellations/request"
@@ -44,8 +45,6 @@ def seed(database_url: str, scenario: str, count: int) -> tuple[str, str, list[i
             async with make_sessionmaker(engine)() as session:
                 keys = await load_instance_keys(session)
                 client = await create_client(session, keys.pepper, tenant=f"e2e-{time.time_ns()}")
-                from cancelgate.auth.repository import client_by_client_id
-
                 row = await client_by_client_id(session, client.client_id)
                 assert row is not None
                 ids = []
@@ -201,8 +200,6 @@ def test_embedded_default_starts_migrates_and_serves(tmp_path: Path) -> None:
 
 def test_clients_create_prints_working_credentials(database_url: str, tmp_path: Path) -> None:
     env_db = {"DATABASE_URL": database_url}
-    import os
-
     result = subprocess.run(
         [CANCELGATE, "clients", "create", "--tenant", f"cli-{time.time_ns()}"],
         env={**os.environ, **env_db}, capture_output=True, text=True, timeout=60, check=True,
@@ -220,4 +217,3 @@ def test_clients_create_prints_working_credentials(database_url: str, tmp_path: 
         env={**os.environ, **env_db}, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert bad.returncode != 0
-    wait_for_http  # noqa: B018 - imported for helpers used by other e2e modules
