@@ -17,8 +17,8 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 setup: $(BIN)/.installed
 
+# serve migrates before it listens.
 run: setup
-	$(BIN)/cancelgate migrate --data-dir $(DATA_DIR)
 	$(BIN)/cancelgate serve --demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: setup

@@ -71,7 +71,6 @@ class AppointmentCancellation(Base):
     requested_on: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     cancelled_on: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failure_message: Mapped[str | None] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

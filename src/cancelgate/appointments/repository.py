@@ -44,8 +44,7 @@ async def cancellation_for_tenant(
             AppointmentCancellation.tenant_id == tenant_id,
         )
     )
-    row = (await session.execute(stmt)).one_or_none()
-    return row
+    return (await session.execute(stmt)).one_or_none()
 
 
 async def cancellation_with_appointment(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.appointments import repository
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
@@ -41,23 +42,31 @@ class CancellationView:
     appointment: Appointment
 
 
+async def _requestable_appointment(
+    session: AsyncSession, principal: Principal, appointment_id: int, *, lock: bool = False
+) -> Appointment:
+    """The caller's appointment if the local rules allow a new request; else NotFound or 422."""
+    appointment = await repository.appointment_for_tenant(
+        session, principal.tenant_id, appointment_id, lock=lock
+    )
+    if appointment is None:
+        raise NotFound(appointment_id)
+    refusal = request_refusal(
+        appointment_id=appointment.id,
+        status=appointment.status,
+        has_open_cancellation=await repository.has_open_cancellation(session, appointment.id),
+    )
+    if refusal is not None:
+        raise RuleViolation([refusal])
+    return appointment
+
+
 async def request_cancellation(
     runtime: Runtime, *, principal: Principal, appointment_id: int
 ) -> int:
     """Check the rules and the nbn, then store the request and defer its job atomically."""
     async with runtime.sessions() as session:
-        appointment = await repository.appointment_for_tenant(
-            session, principal.tenant_id, appointment_id
-        )
-        if appointment is None:
-            raise NotFound(appointment_id)
-        refusal = request_refusal(
-            appointment_id=appointment.id,
-            status=appointment.status,
-            has_open_cancellation=await repository.has_open_cancellation(session, appointment.id),
-        )
-        if refusal is not None:
-            raise RuleViolation([refusal])
+        appointment = await _requestable_appointment(session, principal, appointment_id)
     try:
         check = await runtime.nbn.check_cancellable(
             nbn_appointment_id=appointment.nbn_appointment_id
@@ -76,20 +85,9 @@ async def _store_request(runtime: Runtime, *, principal: Principal, appointment_
         async with runtime.sessions.begin() as session:
             # The row lock serialises concurrent requests for one appointment; the partial
             # unique index is the last word if anything slips past it.
-            appointment = await repository.appointment_for_tenant(
-                session, principal.tenant_id, appointment_id, lock=True
+            appointment = await _requestable_appointment(
+                session, principal, appointment_id, lock=True
             )
-            if appointment is None:
-                raise NotFound(appointment_id)
-            refusal = request_refusal(
-                appointment_id=appointment.id,
-                status=appointment.status,
-                has_open_cancellation=await repository.has_open_cancellation(
-                    session, appointment.id
-                ),
-            )
-            if refusal is not None:
-                raise RuleViolation([refusal])
             cancellation = AppointmentCancellation(
                 tenant_id=principal.tenant_id,
                 appointment_id=appointment.id,
@@ -144,7 +142,6 @@ async def finish_cancellation(
         if row is None or not can_finish(row[0].status):
             return  # a previous run of this job already finished it
         cancellation, appointment = row
-        cancellation.attempts += 1
         if isinstance(outcome, CancelAccepted):
             cancellation.status = CancellationStatus.COMPLETED.value
             cancellation.cancelled_on = outcome.cancelled_at

@@ -54,12 +54,10 @@ async def connect_principal(request: Request) -> Principal:
         client = await client_by_pk(session, claims.client_pk)
     if client is None or client.tenant_id != claims.tenant_id:
         raise unauthorized("the client of this token is no longer enabled")
-    principal = Principal(
+    return Principal(
         tenant_id=client.tenant_id,
         client_pk=client.id,
         client_id=client.client_id,
         display_name=client.display_name,
         email=client.email,
     )
-    request.scope["cancelgate.principal"] = principal
-    return principal

@@ -44,7 +44,6 @@ async def demo_client(
     )
     client = (await session.execute(stmt)).scalar_one_or_none()
     if client is None:
-        await session.commit()
         created = await create_client(
             session, pepper, tenant=tenant, display_name="API User", email=f"api@{tenant}.example"
         )

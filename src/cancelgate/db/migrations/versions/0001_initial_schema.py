@@ -192,7 +192,6 @@ def upgrade() -> None:
         sa.Column("requested_on", sa.DateTime(timezone=True), nullable=False),
         sa.Column("cancelled_on", sa.DateTime(timezone=True), nullable=True),
         sa.Column("failure_message", sa.Text(), nullable=True),
-        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column(
             "updated_at",
             sa.DateTime(timezone=True),
