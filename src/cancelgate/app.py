@@ -21,6 +21,8 @@ from cancelgate.demo.seed import seed_demo
 from cancelgate.jobs.context import set_current
 from cancelgate.jobs.worker import run_worker, stop_worker
 from cancelgate.runtime import open_runtime
+from cancelgate.services.router import router as services_router
+from cancelgate.services.sandbox_router import router as sandbox_router
 from cancelgate.settings import Settings
 
 
@@ -64,7 +66,9 @@ def create_app(
     app = FastAPI(
         title="cancelgate",
         version=__version__,
-        description="Connect API (appointment cancellation) over a PostgreSQL-backed core.",
+        description=(
+            "Connect API (appointment and service cancellation) over a PostgreSQL-backed core."
+        ),
         lifespan=lifespan,
     )
     app.add_middleware(
@@ -75,6 +79,9 @@ def create_app(
     install_connect_handlers(app)
     app.include_router(auth_router)
     app.include_router(appointments_router)
+    app.include_router(services_router)
+    if settings.sandbox:
+        app.include_router(sandbox_router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

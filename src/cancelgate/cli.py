@@ -67,6 +67,8 @@ def serve(
     upgrade(url)
     # Processes started from here (uvicorn) reuse the resolved URL: one embedded server.
     settings = settings.model_copy(update={"database_url": url})
+    if demo:
+        settings = settings.model_copy(update={"sandbox": True})
     base_url = settings.public_base_url or f"http://{host}:{port}"
     api = create_app(
         settings,

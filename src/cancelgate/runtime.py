@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import procrastinate
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cancelgate.auth.keys import InstanceKeys, load_instance_keys
+from cancelgate.clock import Clock
 from cancelgate.db.engine import make_engine, make_sessionmaker, resolve_database_url
 from cancelgate.jobs.app import jobs_app, open_jobs
 from cancelgate.settings import Settings
@@ -29,6 +32,8 @@ class Runtime:
     nbn: NbnPort
     jobs: procrastinate.App
     jobs_pool: AsyncConnectionPool
+    clock: Clock
+    zone: ZoneInfo
 
     async def close(self) -> None:
         """Release connections and clients."""
@@ -47,4 +52,6 @@ async def open_runtime(settings: Settings, data_dir: Path | None = None) -> Runt
         keys = await load_instance_keys(session)
     jobs_pool = await open_jobs(url)
     nbn = make_nbn_port(settings, sessions)
-    return Runtime(settings, url, engine, sessions, keys, nbn, jobs_app, jobs_pool)
+    clock = Clock(timedelta(seconds=settings.clock_offset_seconds))
+    zone = ZoneInfo(settings.business_timezone)
+    return Runtime(settings, url, engine, sessions, keys, nbn, jobs_app, jobs_pool, clock, zone)

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
 
     cancellation_ponr_hours: int = 48
     business_timezone: str = "Australia/Sydney"
+    # Shifts this process's idea of "now" for business dates (tests and sandboxes only).
+    clock_offset_seconds: float = 0.0
+    # Sandbox-only endpoints (submit a future-dated service cancellation now); --demo sets it.
+    sandbox: bool = False
 
     nbn_mode: Literal["simulator", "http"] = "simulator"
     nbn_base_url: str = "http://127.0.0.1:8090"
@@ -43,6 +47,8 @@ class Settings(BaseSettings):
     job_max_attempts: int = 8
     job_retry_base_seconds: float = 2.0
     worker_concurrency: int = 10
+    # How often an idle worker looks for scheduled jobs that have come due.
+    worker_poll_seconds: float = 5.0
     worker_heartbeat_seconds: float = 5.0
     stalled_after_seconds: float = 20.0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -14,12 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cancelgate.appointments.models import Appointment
 from cancelgate.auth.clients import create_client
 from cancelgate.auth.keys import InstanceKeys, load_instance_keys
+from cancelgate.auth.principal import Principal
 from cancelgate.auth.repository import client_by_client_id
+from cancelgate.clock import Clock
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.demo.fixtures import create_appointment
+from cancelgate.demo.service_fixtures import create_service
+from cancelgate.services.models import Service
 from tests.support import free_port, running
 
 Sessions = async_sessionmaker[AsyncSession]
+NAME = "API User"
+EMAIL = "api@aaa-industries.com.au"
+SYDNEY = ZoneInfo("Australia/Sydney")
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +36,11 @@ def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     data_dir = tmp_path_factory.mktemp("serve")
-    env = {"DATABASE_URL": database_url, "CANCELGATE_DATA_DIR": str(data_dir)}
+    env = {
+        "DATABASE_URL": database_url,
+        "CANCELGATE_DATA_DIR": str(data_dir),
+        "CANCELGATE_SANDBOX": "true",
+    }
     with running(["serve", "--port", str(port)], env, data_dir / "serve.log", base + "/healthz"):
         yield base
 
@@ -61,6 +73,7 @@ class Caller:
 
     tenant: str
     tenant_id: int
+    client_pk: int
     client_id: str
     client_secret: str
     token: str
@@ -83,13 +96,26 @@ class Caller:
             await session.commit()
             return appointment
 
+    def principal(self) -> Principal:
+        """The API user this caller's token stands for."""
+        return Principal(self.tenant_id, self.client_pk, self.client_id, NAME, EMAIL)
+
+    async def service(self, scenario: str) -> Service:
+        """A new service of this tenant playing a simulator scenario (real clock, Sydney)."""
+        async with self.db() as session:
+            service = await create_service(
+                session, requester=self.principal(), scenario=scenario, clock=Clock(), zone=SYDNEY
+            )
+            await session.commit()
+            return service
+
 
 async def new_caller(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) -> Caller:
     """A fresh tenant, client and token."""
     tenant = f"t-{uuid.uuid4().hex[:12]}"
     async with db() as session:
         created = await create_client(
-            session, keys.pepper, tenant=tenant, display_name="API User", email="api@example.com"
+            session, keys.pepper, tenant=tenant, display_name=NAME, email=EMAIL
         )
     response = await http.post(
         "/oauth/token",
@@ -100,10 +126,11 @@ async def new_caller(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) 
     async with db() as session:
         client = await client_by_client_id(session, created.client_id)
         assert client is not None
-        tenant_id = client.tenant_id
+        tenant_id, client_pk = client.tenant_id, client.id
     return Caller(
         tenant=tenant,
         tenant_id=tenant_id,
+        client_pk=client_pk,
         client_id=created.client_id,
         client_secret=created.client_secret,
         token=response.json()["access_token"],

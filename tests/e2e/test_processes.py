@@ -11,7 +11,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -21,7 +23,7 @@ from cancelgate.auth.keys import load_instance_keys
 from cancelgate.auth.repository import client_by_client_id
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.demo.fixtures import create_appointment
-from cancelgate.upstream.nbn import scenarios
+from cancelgate.upstream.nbn import scenarios, service_scenarios
 from tests.support import (
     CANCELGATE,
     VERSION_8,
@@ -33,6 +35,13 @@ from tests.support import (
 )
 
 REQUEST = "/api/connect/orders/appointment-cancellations/request"
+SERVICE_REQUEST = "/api/connect/services/service-cancellations/request"
+
+
+def sydney_today() -> date:
+    return datetime.now(ZoneInfo("Australia/Sydney")).date()
+
+
 pytestmark = pytest.mark.e2e
 
 
@@ -170,6 +179,7 @@ def test_embedded_default_starts_migrates_and_serves(tmp_path: Path) -> None:
         assert demo["base_url"] == base and demo["token_url"] == base + "/oauth/token"
         assert {c["tenant"] for c in demo["clients"]} == {"demo", "other"}
         assert set(demo["appointments"]) == set(scenarios.SCENARIOS)
+        assert set(demo["services"]) == set(service_scenarios.SCENARIOS)
         client = next(c for c in demo["clients"] if c["tenant"] == "demo")
         headers = {
             "Authorization": "Bearer "
@@ -187,6 +197,13 @@ def test_embedded_default_starts_migrates_and_serves(tmp_path: Path) -> None:
                 headers=headers,
             )  # fmt: skip
             assert other.status_code == 404
+            v7 = {**headers, "X-API-VERSION": "7"}
+            active = demo["services"]["active"]
+            body = {"serviceId": active, "cancellationDate": sydney_today().isoformat()}
+            response = http.post(SERVICE_REQUEST, json=body, headers=v7)
+            assert response.status_code == 201
+            outcome = poll_outcome(http, response.headers["location"], v7)
+            assert outcome.json()["status"] == "COMPLETED"
         assert client["client_secret"] in process.output()
     assert (data_dir / "pgdata" / "PG_VERSION").exists()
 
@@ -196,6 +213,9 @@ def test_embedded_default_starts_migrates_and_serves(tmp_path: Path) -> None:
     assert again["clients"] == demo["clients"]
     assert again["appointments"]["complete"] == demo["appointments"]["complete"]
     assert again["appointments"]["booked"] != demo["appointments"]["booked"]
+    assert again["services"]["active"] != demo["services"]["active"]
+    unused = set(service_scenarios.SCENARIOS) - {"active"}
+    assert {k: again["services"][k] for k in unused} == {k: demo["services"][k] for k in unused}
 
 
 def test_clients_create_prints_working_credentials(database_url: str, tmp_path: Path) -> None:

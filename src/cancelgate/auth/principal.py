@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from cancelgate.auth.models import ApiClient
 from cancelgate.auth.repository import client_by_pk
 from cancelgate.auth.tokens import InvalidToken, verify_access_token
 from cancelgate.connect.errors import unauthorized
@@ -21,6 +22,17 @@ class Principal:
     client_id: str
     display_name: str
     email: str
+
+
+def principal_of(client: ApiClient) -> Principal:
+    """The API user a client acts as."""
+    return Principal(
+        tenant_id=client.tenant_id,
+        client_pk=client.id,
+        client_id=client.client_id,
+        display_name=client.display_name,
+        email=client.email,
+    )
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -54,10 +66,4 @@ async def connect_principal(request: Request) -> Principal:
         client = await client_by_pk(session, claims.client_pk)
     if client is None or client.tenant_id != claims.tenant_id:
         raise unauthorized("the client of this token is no longer enabled")
-    return Principal(
-        tenant_id=client.tenant_id,
-        client_pk=client.id,
-        client_id=client.client_id,
-        display_name=client.display_name,
-        email=client.email,
-    )
+    return principal_of(client)

@@ -62,6 +62,9 @@ def malformed_json(reason: str) -> ConnectError:
 def _sub_error(error: Any, object_name: str, data: dict[str, Any]) -> SubError:
     field = ".".join(str(part) for part in error["loc"])
     rejected = data.get(str(error["loc"][0])) if error["loc"] else None
+    if error["type"].startswith("constraints."):
+        # A rule of our own validators, already named and worded as the API writes it.
+        return SubError(error["type"], error["msg"], object_name, field, rejected)
     if error["type"] == "missing" or (error["type"].endswith("_type") and rejected is None):
         code, message = NOT_NULL
     else:
@@ -84,8 +87,16 @@ def _finite_float(text: str) -> float:
     return value
 
 
-async def read_command(request: Request, model: type[Command], object_name: str) -> Command:
-    """The validated command, or the Connect error that explains why it is not one."""
+async def read_command(
+    request: Request,
+    model: type[Command],
+    object_name: str,
+    context: dict[str, Any] | None = None,
+) -> Command:
+    """The validated command, or the Connect error that explains why it is not one.
+
+    `context` reaches the model's validators (e.g. today's business date).
+    """
     content_type = request.headers.get("content-type")
     if not is_json_content_type(content_type):
         raise unsupported_media_type(content_type)
@@ -99,7 +110,7 @@ async def read_command(request: Request, model: type[Command], object_name: str)
     if not isinstance(data, dict):
         raise malformed_json("JSON parse error: the request body must be a JSON object")
     try:
-        return model.model_validate(data, strict=True)
+        return model.model_validate(data, strict=True, context=context)
     except ValidationError as exc:
         sub_errors = [_sub_error(e, object_name, data) for e in exc.errors()]
         raise ConnectError(

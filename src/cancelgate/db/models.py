@@ -4,7 +4,13 @@ from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.auth.models import ApiClient, InstanceKey, Tenant, UsedAssertion
 from cancelgate.db.base import Base
 from cancelgate.events.models import Event
-from cancelgate.upstream.nbn.sim_models import SimNbnAppointment, SimNbnCancellation
+from cancelgate.services.models import Service, ServiceCancellation
+from cancelgate.upstream.nbn.sim_models import (
+    SimNbnAppointment,
+    SimNbnCancellation,
+    SimNbnService,
+    SimNbnServiceCancellation,
+)
 
 __all__ = [
     "ApiClient",
@@ -13,8 +19,12 @@ __all__ = [
     "Base",
     "Event",
     "InstanceKey",
+    "Service",
+    "ServiceCancellation",
     "SimNbnAppointment",
     "SimNbnCancellation",
+    "SimNbnService",
+    "SimNbnServiceCancellation",
     "Tenant",
     "UsedAssertion",
 ]

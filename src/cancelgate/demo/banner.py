@@ -11,6 +11,8 @@ def demo_banner(demo: dict[str, Any], demo_file: str) -> str:
     client = next(c for c in demo["clients"] if c["tenant"] == "demo")
     booked = demo["appointments"]["booked"]
     scenarios = "\n".join(f"    {name:<26} {aid}" for name, aid in demo["appointments"].items())
+    services = "\n".join(f"    {name:<26} {sid}" for name, sid in demo["services"].items())
+    active = demo["services"]["active"]
     return f"""
 cancelgate is running at {base}   (OpenAPI: {base}/docs)
 Demo data: {demo_file}
@@ -22,6 +24,9 @@ Demo client (tenant "demo"):
 Appointments by scenario (appointmentId):
 {scenarios}
 
+Services by scenario (serviceId):
+{services}
+
 Try it:
   TOKEN=$(curl -s -u '{client["client_id"]}:{client["client_secret"]}' \\
     -d grant_type=client_credentials {demo["token_url"]} \\
@@ -32,4 +37,14 @@ Try it:
   # then GET the Location it returns, with the same two headers:
   curl -i {base}/api/connect/orders/appointment-cancellations/requests/<id> \\
     -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 8'
+  # cancel a service on a date (service cancellations speak versions 1..7):
+  curl -i -X POST {base}/api/connect/services/service-cancellations/request \\
+    -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 7' \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"serviceId": {active}, "cancellationDate": "<yyyy-mm-dd, today or later>"}}'
+  # sandbox: submit it to the nbn now instead of at 00:00 (Australia/Sydney) on that date:
+  curl -i -X POST {base}/api/connect/sandbox/service-cancellations/requests/{active}/submit \\
+    -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 7'
+  curl -i {base}/api/connect/services/service-cancellations/requests/{active} \\
+    -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 7'
 """

@@ -12,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.auth.clients import create_client
 from cancelgate.auth.models import ApiClient
+from cancelgate.auth.principal import Principal, principal_of
 from cancelgate.auth.repository import get_or_create_tenant
 from cancelgate.auth.secrets import hash_secret, new_client_secret, verify_secret
 from cancelgate.demo.fixtures import create_appointment, initial_status
+from cancelgate.demo.service_fixtures import create_service, is_fresh
 from cancelgate.runtime import Runtime
-from cancelgate.upstream.nbn import scenarios
+from cancelgate.upstream.nbn import scenarios, service_scenarios
 
 DEMO_TENANT = "demo"
 OTHER_TENANT = "other"
@@ -89,6 +91,27 @@ async def demo_fixture(session: AsyncSession, tenant_id: int, scenario: str) -> 
     return appointment.id
 
 
+async def _principal(session: AsyncSession, client_id: str) -> Principal:
+    stmt = select(ApiClient).where(ApiClient.client_id == client_id)
+    client = (await session.execute(stmt)).scalar_one()
+    return principal_of(client)
+
+
+async def demo_service(
+    session: AsyncSession, runtime: Runtime, requester: Principal, scenario: str, previous: object
+) -> int:
+    """An unused service of the scenario: the previous one, or a new one if it was used."""
+    if isinstance(previous, int) and await is_fresh(
+        session, requester.tenant_id, previous, scenario
+    ):
+        return previous
+    service = await create_service(
+        session, requester=requester, scenario=scenario, clock=runtime.clock, zone=runtime.zone
+    )
+    await session.commit()
+    return service.id
+
+
 async def seed_demo(runtime: Runtime, data_dir: Path, base_url: str) -> dict[str, Any]:
     """Seed tenants, clients and fixtures; write and return demo.json."""
     path = data_dir / "demo.json"
@@ -105,12 +128,22 @@ async def seed_demo(runtime: Runtime, data_dir: Path, base_url: str) -> dict[str
         for scenario in scenarios.SCENARIOS:
             owner = other.id if scenario == scenarios.OTHER_TENANT else demo.id
             appointments[scenario] = await demo_fixture(session, owner, scenario)
+        requesters = {c["tenant"]: await _principal(session, c["client_id"]) for c in clients}
+        known = previous.get("services")
+        known_services = known if isinstance(known, dict) else {}
+        services: dict[str, int] = {}
+        for scenario in service_scenarios.SCENARIOS:
+            tenant = OTHER_TENANT if scenario == service_scenarios.OTHER_TENANT else DEMO_TENANT
+            services[scenario] = await demo_service(
+                session, runtime, requesters[tenant], scenario, known_services.get(scenario)
+            )
     data = {
         **previous,
         "base_url": base_url,
         "token_url": base_url + "/oauth/token",
         "clients": clients,
         "appointments": appointments,
+        "services": services,
     }
     data_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")

@@ -8,7 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.db.urls import libpq_url
 
-TASK_MODULES = ["cancelgate.appointments.tasks", "cancelgate.jobs.maintenance"]
+TASK_MODULES = [
+    "cancelgate.appointments.tasks",
+    "cancelgate.services.tasks",
+    "cancelgate.jobs.maintenance",
+]
 
 # Tasks register here at import; each process opens it once on its own pool (open_jobs).
 jobs_app = procrastinate.App(connector=procrastinate.PsycopgConnector(), import_paths=TASK_MODULES)

@@ -20,6 +20,7 @@ async def run_worker(
         concurrency=concurrency,
         install_signal_handlers=install_signal_handlers,
         update_heartbeat_interval=settings.worker_heartbeat_seconds,
+        fetch_job_polling_interval=settings.worker_poll_seconds,
         stalled_worker_timeout=settings.stalled_after_seconds,
         shutdown_graceful_timeout=30,
     )

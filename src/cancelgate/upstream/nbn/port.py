@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from cancelgate.domain.appointments import NbnCheck
@@ -31,7 +31,7 @@ class NbnUnavailable(Exception):
 
 
 class NbnPort(Protocol):
-    """Appointment cancellation at the nbn."""
+    """Appointment and service cancellation at the nbn."""
 
     async def check_cancellable(self, *, nbn_appointment_id: str) -> NbnCheck:
         """Whether the appointment can be cancelled now (a synchronous pre-check)."""
@@ -39,6 +39,12 @@ class NbnPort(Protocol):
 
     async def cancel(self, *, nbn_appointment_id: str, request_key: str) -> CancelOutcome:
         """Cancel the appointment; the same request_key never cancels twice."""
+        ...
+
+    async def cancel_service(
+        self, *, nbn_service_id: str, cancellation_date: date, request_key: str
+    ) -> CancelOutcome:
+        """Cancel the service (its date has come); the same request_key never cancels twice."""
         ...
 
     async def close(self) -> None:

@@ -4,18 +4,34 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
 
 from fastapi import FastAPI, Header, Request
+from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
 from cancelgate.db.embedded import release_embedded
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.settings import Settings
 from cancelgate.upstream.nbn.factory import make_simulator
-from cancelgate.upstream.nbn.port import CancelAccepted, NbnUnavailable
+from cancelgate.upstream.nbn.port import CancelAccepted, CancelOutcome, NbnUnavailable
 from cancelgate.upstream.nbn.simulator import NbnSimulator
 
 UNAVAILABLE = {"message": "Service temporarily unavailable"}
+
+
+class ServiceCancellationBody(BaseModel):
+    """Body of POST /nbn/v1/services/{id}/cancellations."""
+
+    cancellationDate: date
+
+
+def outcome_response(outcome: CancelOutcome, refusal_code: str) -> JSONResponse:
+    """200 with the cancellation instant, or 422 with the nbn's reason."""
+    if isinstance(outcome, CancelAccepted):
+        instant = outcome.cancelled_at.isoformat()
+        return JSONResponse({"status": "cancelled", "cancelledAt": instant})
+    return JSONResponse({"code": refusal_code, "message": outcome.message}, status_code=422)
 
 
 def create_simulator_app(settings: Settings, database_url: str) -> FastAPI:
@@ -55,13 +71,24 @@ def create_simulator_app(settings: Settings, database_url: str) -> FastAPI:
             )
         except NbnUnavailable:
             return JSONResponse(UNAVAILABLE, status_code=503)
-        if isinstance(outcome, CancelAccepted):
-            return JSONResponse(
-                {"status": "cancelled", "cancelledAt": outcome.cancelled_at.isoformat()}
+        return outcome_response(outcome, "InvalidAppointmentException")
+
+    @app.post("/nbn/v1/services/{nbn_service_id}/cancellations")
+    async def cancel_service(
+        nbn_service_id: str,
+        body: ServiceCancellationBody,
+        request: Request,
+        idempotency_key: str = Header(alias="Idempotency-Key", min_length=8, max_length=100),
+    ) -> JSONResponse:
+        try:
+            outcome = await sim(request).cancel_service(
+                nbn_service_id=nbn_service_id,
+                cancellation_date=body.cancellationDate,
+                request_key=idempotency_key,
             )
-        return JSONResponse(
-            {"code": "InvalidAppointmentException", "message": outcome.message}, status_code=422
-        )
+        except NbnUnavailable:
+            return JSONResponse(UNAVAILABLE, status_code=503)
+        return outcome_response(outcome, "ServiceCancellationRejected")
 
     @app.get("/nbn/v1/stats")
     async def stats(request: Request, nbn_appointment_id: str | None = None) -> JSONResponse:

@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cancelgate.domain.appointments import NbnCheck
-from cancelgate.upstream.nbn import scenarios
+from cancelgate.upstream.nbn import scenarios, service_scenarios
 from cancelgate.upstream.nbn.port import (
     CancelAccepted,
     CancelOutcome,
     CancelRefused,
     NbnUnavailable,
 )
-from cancelgate.upstream.nbn.sim_models import SimNbnAppointment, SimNbnCancellation
+from cancelgate.upstream.nbn.service_scenarios import Verdict
+from cancelgate.upstream.nbn.sim_models import (
+    SimNbnAppointment,
+    SimNbnCancellation,
+    SimNbnService,
+    SimNbnServiceCancellation,
+)
 
 ACCEPTED = "accepted"
 REFUSED = "refused"
 
 
-def _outcome(record: SimNbnCancellation) -> CancelOutcome:
+def _outcome(record: SimNbnCancellation | SimNbnServiceCancellation) -> CancelOutcome:
     if record.outcome == ACCEPTED:
         return CancelAccepted(cancelled_at=record.decided_at)
     return CancelRefused(message=record.message or "")
@@ -104,11 +110,62 @@ class NbnSimulator:
         )
         return result
 
+    async def cancel_service(
+        self, *, nbn_service_id: str, cancellation_date: date, request_key: str
+    ) -> CancelOutcome:
+        """Process a service cancellation once per request key, as the service's scenario says."""
+        async with self.sessions.begin() as session:
+            previous = await session.get(SimNbnServiceCancellation, request_key)
+            if previous is not None:
+                return _outcome(previous)
+            stmt = (
+                select(SimNbnService)
+                .where(SimNbnService.nbn_service_id == nbn_service_id)
+                .with_for_update()
+            )
+            row = (await session.execute(stmt)).scalar_one_or_none()
+            scenario = row.scenario if row is not None else None
+            status = row.status if row is not None else None
+            decision = service_scenarios.verdict(scenario, status, row.submissions if row else 0)
+            if row is not None:
+                row.submissions += 1  # committed even when the answer is "unavailable"
+            now = datetime.now(UTC)
+            result: CancelOutcome | None = None
+            if decision == Verdict.ACCEPT and row is not None:
+                row.status, row.cancelled_at = service_scenarios.NBN_CANCELLED, now
+                result = CancelAccepted(cancelled_at=now)
+            elif decision == Verdict.REJECT:
+                message = service_scenarios.rejection_message(nbn_service_id, scenario, status)
+                result = CancelRefused(message)
+            if result is not None:
+                session.add(
+                    SimNbnServiceCancellation(
+                        request_key=request_key,
+                        nbn_service_id=nbn_service_id,
+                        cancellation_date=cancellation_date,
+                        outcome=ACCEPTED if isinstance(result, CancelAccepted) else REFUSED,
+                        message=result.message if isinstance(result, CancelRefused) else None,
+                        decided_at=now,
+                    )
+                )
+        if result is None:
+            raise NbnUnavailable("simulated outage")
+        return result
+
     async def effective_cancellations(self, nbn_appointment_id: str | None = None) -> int:
         """How many cancellations the nbn carried out (for tests and the crash benchmark)."""
         stmt = select(func.count()).where(SimNbnCancellation.outcome == ACCEPTED)
         if nbn_appointment_id is not None:
             stmt = stmt.where(SimNbnCancellation.nbn_appointment_id == nbn_appointment_id)
+        async with self.sessions() as session:
+            return int((await session.execute(stmt)).scalar_one())
+
+    async def effective_service_cancellations(self, nbn_service_id: str) -> int:
+        """How many times the nbn cancelled this service (for tests)."""
+        stmt = select(func.count()).where(
+            SimNbnServiceCancellation.outcome == ACCEPTED,
+            SimNbnServiceCancellation.nbn_service_id == nbn_service_id,
+        )
         async with self.sessions() as session:
             return int((await session.execute(stmt)).scalar_one())
 

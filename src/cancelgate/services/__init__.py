@@ -1,0 +1,1 @@
+"""Services and their cancellation requests (Connect API service-cancellation family)."""

@@ -1,0 +1,48 @@
+"""Every query of the services context, scoped by tenant where a caller is involved."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cancelgate.services.models import Service, ServiceCancellation
+
+
+async def service_for_tenant(
+    session: AsyncSession, tenant_id: int, service_id: int, *, lock: bool = False
+) -> Service | None:
+    """The tenant's service, or None if it does not exist or is someone else's."""
+    stmt = select(Service).where(Service.id == service_id, Service.tenant_id == tenant_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def latest_cancellation(
+    session: AsyncSession, service_id: int, *, lock: bool = False
+) -> ServiceCancellation | None:
+    """The service's most recent cancellation request (the one the API shows), or None."""
+    stmt = (
+        select(ServiceCancellation)
+        .where(ServiceCancellation.service_id == service_id)
+        .order_by(ServiceCancellation.id.desc())
+        .limit(1)
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def cancellation_with_service(
+    session: AsyncSession, cancellation_id: int, *, lock: bool = False
+) -> tuple[ServiceCancellation, Service] | None:
+    """A cancellation and its service, for the submission job (no tenant: internal)."""
+    stmt = (
+        select(ServiceCancellation, Service)
+        .join(Service, Service.id == ServiceCancellation.service_id)
+        .where(ServiceCancellation.id == cancellation_id)
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else (row[0], row[1])

@@ -1,0 +1,155 @@
+"""Connect API: services and their cancellation requests (service cancellations: versions 1..7)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, Response
+
+from cancelgate.auth.principal import Principal, connect_principal, runtime_of
+from cancelgate.clock import business_today
+from cancelgate.connect.body import read_command
+from cancelgate.connect.errors import rule_violation
+from cancelgate.connect.openapi import json_body
+from cancelgate.connect.paths import path_id
+from cancelgate.connect.versions import (
+    SERVICE_CANCELLATION_VERSIONS,
+    SERVICE_VERSIONS,
+    api_version,
+)
+from cancelgate.domain.services import ServiceCancellationStatus, being_processed, rejected_by_nbn
+from cancelgate.services import service
+from cancelgate.services.payloads import cancellation_resource, service_resource
+from cancelgate.services.schemas import (
+    ABORT_OBJECT,
+    REQUEST_OBJECT,
+    RESCHEDULE_OBJECT,
+    TODAY,
+    AbortServiceCancellationCommand,
+    RescheduleServiceCancellationCommand,
+    ServiceCancellationRequestCommand,
+)
+
+SERVICES = "/api/connect/services"
+PREFIX = f"{SERVICES}/service-cancellations"
+router = APIRouter(tags=["Connect: service cancellations"])
+version = api_version(SERVICE_CANCELLATION_VERSIONS)
+service_version = api_version(SERVICE_VERSIONS)
+
+
+def outcome_location(service_id: int) -> dict[str, str]:
+    """The `Location` of a service's cancellation outcome."""
+    return {"Location": f"{PREFIX}/requests/{service_id}"}
+
+
+async def read_dated_command(
+    request: Request, model: type[ServiceCancellationRequestCommand], object_name: str
+) -> tuple[int, date]:
+    """serviceId and cancellationDate of a command, validated against today's business date."""
+    runtime = runtime_of(request)
+    today = business_today(runtime.clock.now(), runtime.zone)
+    command = await read_command(request, model, object_name, {TODAY: today})
+    assert command.cancellationDate is not None  # the validator refuses null
+    return command.serviceId, command.cancellationDate
+
+
+@router.post(
+    f"{PREFIX}/request",
+    status_code=201,
+    summary="Request the cancellation of a service on a date",
+    openapi_extra=json_body(ServiceCancellationRequestCommand),
+)
+async def request_cancellation(
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """201, blank body, `Location` of the outcome; 404 or 422 as documented."""
+    service_id, day = await read_dated_command(
+        request, ServiceCancellationRequestCommand, REQUEST_OBJECT
+    )
+    await service.request_cancellation(
+        runtime_of(request), principal=principal, service_id=service_id, cancellation_date=day
+    )
+    return Response(status_code=201, headers=outcome_location(service_id))
+
+
+@router.post(
+    f"{PREFIX}/requests/reschedule",
+    status_code=204,
+    summary="Move a requested (or in-error) service cancellation to another date",
+    openapi_extra=json_body(RescheduleServiceCancellationCommand),
+)
+async def reschedule_cancellation(
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """204 with `Location`; 404, or 422 unless REQUESTED or IN_ERROR (the seed)."""
+    service_id, day = await read_dated_command(
+        request, RescheduleServiceCancellationCommand, RESCHEDULE_OBJECT
+    )
+    await service.reschedule_cancellation(
+        runtime_of(request), principal=principal, service_id=service_id, cancellation_date=day
+    )
+    return Response(status_code=204, headers=outcome_location(service_id))
+
+
+@router.post(
+    f"{PREFIX}/requests/abort",
+    status_code=204,
+    summary="Abort a requested (or in-error) service cancellation",
+    openapi_extra=json_body(AbortServiceCancellationCommand),
+)
+async def abort_cancellation(
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """204 with `Location`; 404, or 422 unless REQUESTED or IN_ERROR."""
+    command = await read_command(request, AbortServiceCancellationCommand, ABORT_OBJECT)
+    await service.abort_cancellation(
+        runtime_of(request), principal=principal, service_id=command.serviceId
+    )
+    return Response(status_code=204, headers=outcome_location(command.serviceId))
+
+
+@router.get(
+    f"{PREFIX}/requests/{{service_id}}",
+    summary="The service-cancellation resource of a service (the outcome of the last command)",
+)
+async def get_outcome(
+    service_id: str,
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """202 while being submitted; 422 when the nbn rejected it; else 200 with the resource."""
+    runtime = runtime_of(request)
+    view = await service.get_service(runtime, principal=principal, service_id=path_id(service_id))
+    cancellation = view.cancellation
+    if cancellation is not None:
+        if being_processed(cancellation.status, cancellation.submit_at, runtime.clock.now()):
+            retry_after = str(runtime.settings.retry_after_seconds)
+            return Response(status_code=202, headers={"Retry-After": retry_after})
+        if cancellation.status == ServiceCancellationStatus.REJECTED:
+            raise rule_violation([rejected_by_nbn(cancellation.error_detail or "")])
+    return JSONResponse(cancellation_resource(view.service, cancellation))
+
+
+@router.get(
+    f"{SERVICES}/{{service_id}}",
+    summary="A service, its eligibility and its latest cancellation request (versions 1..8)",
+)
+async def get_service(
+    service_id: str,
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(service_version),
+) -> Response:
+    """200 with the service; 404 for unknown or foreign ids."""
+    view = await service.get_service(
+        runtime_of(request), principal=principal, service_id=path_id(service_id)
+    )
+    return JSONResponse(service_resource(view.service, view.cancellation))

@@ -1,0 +1,32 @@
+"""Sandbox-only Connect endpoints (mounted when CANCELGATE_SANDBOX is on, e.g. `serve --demo`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from cancelgate.auth.principal import Principal, connect_principal, runtime_of
+from cancelgate.connect.paths import path_id
+from cancelgate.connect.versions import SERVICE_CANCELLATION_VERSIONS, api_version
+from cancelgate.services import service
+from cancelgate.services.router import outcome_location
+
+router = APIRouter(tags=["Sandbox"])
+version = api_version(SERVICE_CANCELLATION_VERSIONS)
+
+
+@router.post(
+    "/api/connect/sandbox/service-cancellations/requests/{service_id}/submit",
+    status_code=204,
+    summary="Sandbox: submit a REQUESTED service cancellation to the nbn now, not on its date",
+)
+async def submit_now(
+    service_id: str,
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """204 with `Location` of the outcome; 404, or 422 unless REQUESTED."""
+    sid = path_id(service_id)
+    await service.submit_now(runtime_of(request), principal=principal, service_id=sid)
+    return Response(status_code=204, headers=outcome_location(sid))

@@ -1,0 +1,160 @@
+"""Service cancellations go to the nbn at 00:00 on their date, whichever worker is up then."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import psycopg
+import pytest
+
+from cancelgate.auth.clients import create_client
+from cancelgate.auth.keys import load_instance_keys
+from cancelgate.auth.principal import principal_of
+from cancelgate.auth.repository import client_by_client_id
+from cancelgate.clock import Clock, start_of_day
+from cancelgate.db.engine import make_engine, make_sessionmaker
+from cancelgate.db.urls import libpq_url
+from cancelgate.demo.service_fixtures import create_service
+from cancelgate.upstream.nbn import service_scenarios as sc
+from tests.support import free_port, poll_outcome, running, start, token_for
+
+pytestmark = pytest.mark.e2e
+SYDNEY = ZoneInfo("Australia/Sydney")
+BASE = "/api/connect/services/service-cancellations"
+# Real seconds from the start of the test until the processes' clock reaches midnight.
+LEAD_SECONDS = 12.0
+
+
+def seed_services(database_url: str, count: int) -> tuple[str, str, list[tuple[int, str]]]:
+    """A tenant with a client and `count` active services; (id, secret, [(id, nbn id)])."""
+
+    async def main() -> tuple[str, str, list[tuple[int, str]]]:
+        engine = make_engine(database_url, pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                keys = await load_instance_keys(session)
+                client = await create_client(session, keys.pepper, tenant=f"e2e-{time.time_ns()}")
+                row = await client_by_client_id(session, client.client_id)
+                assert row is not None
+                services = [
+                    await create_service(
+                        session,
+                        requester=principal_of(row),
+                        scenario=sc.ACTIVE,
+                        clock=Clock(),
+                        zone=SYDNEY,
+                    )
+                    for _ in range(count)
+                ]
+                await session.commit()
+                pairs = [(s.id, s.nbn_service_id) for s in services]
+            return client.client_id, client.client_secret, pairs
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def nbn_submissions(database_url: str, nbn_service_id: str) -> list[tuple[str, date, datetime]]:
+    """(outcome, date, decided_at) of every cancellation the simulated nbn decided for a service."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        rows = conn.execute(
+            "SELECT outcome, cancellation_date, decided_at FROM sim_nbn_service_cancellations "
+            "WHERE nbn_service_id = %s",
+            (nbn_service_id,),
+        ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def wait_for_workers(database_url: str, count: int) -> None:
+    """Until `count` workers have registered (a worker signalled earlier would just die)."""
+    deadline = time.monotonic() + 30
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+            if row is not None and row[0] >= count:
+                return
+            time.sleep(0.1)
+    raise TimeoutError(f"{count} worker(s) did not register")
+
+
+def wait_for_status(http: httpx.Client, url: str, headers: dict[str, str], status: int) -> None:
+    deadline = time.monotonic() + 2 * LEAD_SECONDS
+    while time.monotonic() < deadline:
+        if http.get(url, headers=headers).status_code == status:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} never answered {status}")
+
+
+def test_submission_at_midnight_across_a_worker_restart(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """Requested, rescheduled and aborted while no worker runs; only the first is submitted."""
+    client_id, secret, services = seed_services(fresh_database, 3)
+    (kept, kept_nbn), (moved, moved_nbn), (aborted, aborted_nbn) = services
+    # Shift the processes' clock so that the next-but-one Sydney midnight is LEAD_SECONDS away.
+    real_start = datetime.now(UTC)
+    midnight = start_of_day(real_start.astimezone(SYDNEY).date() + timedelta(days=2), SYDNEY)
+    offset = midnight - timedelta(seconds=LEAD_SECONDS) - real_start
+    day = midnight.astimezone(SYDNEY).date()
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    env = {
+        "DATABASE_URL": fresh_database,
+        "CANCELGATE_DATA_DIR": str(tmp_path),
+        "CANCELGATE_CLOCK_OFFSET_SECONDS": str(offset.total_seconds()),
+    }
+    serve = ["serve", "--port", str(port), "--no-worker"]
+    with running(serve, env, tmp_path / "api.log", api + "/healthz"):
+        first_worker = start(["worker"], env, tmp_path / "w1.log")
+        wait_for_workers(fresh_database, 1)
+        headers = {
+            "Authorization": f"Bearer {token_for(api, client_id, secret)}",
+            "X-API-VERSION": "7",
+        }
+        with httpx.Client(base_url=api, timeout=10) as http:
+            for service_id in (kept, moved, aborted):
+                body = {"serviceId": service_id, "cancellationDate": day.isoformat()}
+                response = http.post(f"{BASE}/request", json=body, headers=headers)
+                assert response.status_code == 201, response.text
+                assert (
+                    http.get(f"{BASE}/requests/{service_id}", headers=headers).json()["status"]
+                    == "REQUESTED"
+                )
+            assert first_worker.stop() == 0
+            later = (day + timedelta(days=1)).isoformat()
+            body = {"serviceId": moved, "cancellationDate": later}
+            assert (
+                http.post(f"{BASE}/requests/reschedule", json=body, headers=headers).status_code
+                == 204
+            )
+            assert (
+                http.post(
+                    f"{BASE}/requests/abort", json={"serviceId": aborted}, headers=headers
+                ).status_code
+                == 204
+            )
+
+            # Midnight passes with no worker: the kept request is due (202) but waits.
+            wait_for_status(http, f"{BASE}/requests/{kept}", headers, 202)
+            assert nbn_submissions(fresh_database, kept_nbn) == []
+
+            with running(["worker"], env, tmp_path / "w2.log", api + "/healthz"):
+                outcome = poll_outcome(http, f"{BASE}/requests/{kept}", headers, timeout=30)
+                assert outcome.status_code == 200, outcome.text
+                assert outcome.json()["status"] == "COMPLETED"
+                still = http.get(f"{BASE}/requests/{moved}", headers=headers).json()
+                assert (still["status"], still["requestDate"]) == ("REQUESTED", later)
+                gone = http.get(f"{BASE}/requests/{aborted}", headers=headers).json()
+                assert gone["status"] == "ABORTED"
+    [(outcome_name, submitted_date, decided_at)] = nbn_submissions(fresh_database, kept_nbn)
+    assert (outcome_name, submitted_date) == ("accepted", day)
+    assert decided_at >= midnight - offset  # not before 00:00 on the processes' clock
+    assert nbn_submissions(fresh_database, moved_nbn) == []
+    assert nbn_submissions(fresh_database, aborted_nbn) == []
