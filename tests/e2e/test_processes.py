@@ -24,6 +24,7 @@ from cancelgate.auth.repository import client_by_client_id
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.demo.fixtures import create_appointment
 from cancelgate.upstream.nbn import scenarios, service_scenarios
+from tests.e2e.seeding import seed_services
 from tests.support import (
     CANCELGATE,
     VERSION_8,
@@ -127,6 +128,40 @@ def test_api_worker_and_simulator_processes(fresh_database: str, tmp_path: Path)
             for location in locations:
                 assert poll_outcome(http, location, headers).status_code == 200
         assert nbn_effective_cancellations(sim) == 5
+
+
+def test_service_cancellations_through_the_http_simulator(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """Submission over HTTP: completed, rejected (422 outcome), and a 503 retried to success."""
+    kinds = [
+        service_scenarios.ACTIVE,
+        service_scenarios.REJECTED_BY_NBN,
+        service_scenarios.NBN_FLAKY,
+    ]
+    client_id, secret, services = seed_services(fresh_database, kinds)
+    with (
+        api_and_simulator(fresh_database, tmp_path) as top,
+        running(["worker"], top.env, tmp_path / "w.log", top.sim + "/healthz"),
+    ):
+        token = token_for(top.api, client_id, secret)
+        headers = {"Authorization": f"Bearer {token}", "X-API-VERSION": "7"}
+        today = sydney_today().isoformat()
+        with httpx.Client(base_url=top.api, timeout=10) as http:
+            outcomes = []
+            for service_id, _nbn_id in services:
+                body = {"serviceId": service_id, "cancellationDate": today}
+                response = http.post(SERVICE_REQUEST, json=body, headers=headers)
+                assert response.status_code == 201, response.text
+                outcomes.append(poll_outcome(http, response.headers["location"], headers))
+        completed, rejected, flaky = outcomes
+        assert completed.status_code == 200 and completed.json()["status"] == "COMPLETED"
+        assert rejected.status_code == 422
+        assert (
+            rejected.json()["apiSubErrors"][0]["code"]
+            == "constraints.service-cancellation.rejected"
+        )
+        assert flaky.status_code == 200 and flaky.json()["status"] == "COMPLETED"
 
 
 def test_killed_worker_job_is_retried_by_another(fresh_database: str, tmp_path: Path) -> None:

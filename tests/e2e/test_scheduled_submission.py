@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -12,15 +11,10 @@ import httpx
 import psycopg
 import pytest
 
-from cancelgate.auth.clients import create_client
-from cancelgate.auth.keys import load_instance_keys
-from cancelgate.auth.principal import principal_of
-from cancelgate.auth.repository import client_by_client_id
-from cancelgate.clock import Clock, start_of_day
-from cancelgate.db.engine import make_engine, make_sessionmaker
+from cancelgate.clock import start_of_day
 from cancelgate.db.urls import libpq_url
-from cancelgate.demo.service_fixtures import create_service
 from cancelgate.upstream.nbn import service_scenarios as sc
+from tests.e2e.seeding import seed_services
 from tests.support import free_port, poll_outcome, running, start, token_for
 
 pytestmark = pytest.mark.e2e
@@ -28,36 +22,6 @@ SYDNEY = ZoneInfo("Australia/Sydney")
 BASE = "/api/connect/services/service-cancellations"
 # Real seconds from the start of the test until the processes' clock reaches midnight.
 LEAD_SECONDS = 12.0
-
-
-def seed_services(database_url: str, count: int) -> tuple[str, str, list[tuple[int, str]]]:
-    """A tenant with a client and `count` active services; (id, secret, [(id, nbn id)])."""
-
-    async def main() -> tuple[str, str, list[tuple[int, str]]]:
-        engine = make_engine(database_url, pool_size=1)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                keys = await load_instance_keys(session)
-                client = await create_client(session, keys.pepper, tenant=f"e2e-{time.time_ns()}")
-                row = await client_by_client_id(session, client.client_id)
-                assert row is not None
-                services = [
-                    await create_service(
-                        session,
-                        requester=principal_of(row),
-                        scenario=sc.ACTIVE,
-                        clock=Clock(),
-                        zone=SYDNEY,
-                    )
-                    for _ in range(count)
-                ]
-                await session.commit()
-                pairs = [(s.id, s.nbn_service_id) for s in services]
-            return client.client_id, client.client_secret, pairs
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
 
 
 def nbn_submissions(database_url: str, nbn_service_id: str) -> list[tuple[str, date, datetime]]:
@@ -96,7 +60,7 @@ def test_submission_at_midnight_across_a_worker_restart(
     fresh_database: str, tmp_path: Path
 ) -> None:
     """Requested, rescheduled and aborted while no worker runs; only the first is submitted."""
-    client_id, secret, services = seed_services(fresh_database, 3)
+    client_id, secret, services = seed_services(fresh_database, [sc.ACTIVE] * 3)
     (kept, kept_nbn), (moved, moved_nbn), (aborted, aborted_nbn) = services
     # Shift the processes' clock so that the next-but-one Sydney midnight is LEAD_SECONDS away.
     real_start = datetime.now(UTC)
