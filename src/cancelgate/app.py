@@ -24,6 +24,8 @@ from cancelgate.runtime import open_runtime
 from cancelgate.services.router import router as services_router
 from cancelgate.services.sandbox_router import router as sandbox_router
 from cancelgate.settings import Settings
+from cancelgate.ux.middleware import CorrelationIdMiddleware
+from cancelgate.ux.router import router as ux_router
 
 
 def create_app(
@@ -67,7 +69,8 @@ def create_app(
         title="cancelgate",
         version=__version__,
         description=(
-            "Connect API (appointment and service cancellation) over a PostgreSQL-backed core."
+            "Connect API (appointment and service cancellation) and UX API (TMF646 appointment "
+            "cancellation) over a PostgreSQL-backed core."
         ),
         lifespan=lifespan,
     )
@@ -76,10 +79,13 @@ def create_app(
         deprecated_since=settings.deprecation_date,
         deprecation_link=settings.deprecation_link,
     )
+    # Outermost, so that even a crash's 500 echoes the caller's X-Correlation-ID.
+    app.add_middleware(CorrelationIdMiddleware)
     install_connect_handlers(app)
     app.include_router(auth_router)
     app.include_router(appointments_router)
     app.include_router(services_router)
+    app.include_router(ux_router)
     if settings.sandbox:
         app.include_router(sandbox_router)
 

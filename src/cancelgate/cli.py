@@ -16,6 +16,8 @@ from cancelgate.settings import Settings, get_settings
 app = typer.Typer(help="cancelgate: Connect API and UX API for telecom cancellations.")
 clients_app = typer.Typer(help="Manage API clients.")
 app.add_typer(clients_app, name="clients")
+channels_app = typer.Typer(help="Manage UX API channel clients.")
+app.add_typer(channels_app, name="channel-clients")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Where the embedded database and demo.json live.")
@@ -153,3 +155,38 @@ def clients_create(
         asyncio.run(main())
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+
+
+@channels_app.command("create")
+def channel_clients_create(
+    business_units: Annotated[
+        str, typer.Option(help="Comma-separated business units it may use, e.g. PR,JM.")
+    ],
+    name: Annotated[str, typer.Option(help="Name of the channel.")] = "channel",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a UX API channel client and print its client_id and client_secret (shown once)."""
+    from cancelgate.auth.keys import load_instance_keys
+    from cancelgate.db.engine import make_engine, make_sessionmaker
+    from cancelgate.settings import business_units as configured_units
+    from cancelgate.ux.clients import create_channel_client, parse_business_units
+
+    settings = _settings(data_dir)
+    try:
+        units = parse_business_units(business_units, configured_units(settings))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+    async def main() -> None:
+        engine = make_engine(_database_url(settings), pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                keys = await load_instance_keys(session)
+                created = await create_channel_client(
+                    session, keys.pepper, name=name, business_units=units
+                )
+        finally:
+            await engine.dispose()
+        typer.echo(json.dumps(created.__dict__, indent=2))
+
+    asyncio.run(main())

@@ -16,6 +16,8 @@ from cancelgate.clock import Clock
 from cancelgate.db.engine import make_engine, make_sessionmaker, resolve_database_url
 from cancelgate.jobs.app import jobs_app, open_jobs
 from cancelgate.settings import Settings
+from cancelgate.upstream.csg.factory import make_csg_port
+from cancelgate.upstream.csg.port import CsgPort
 from cancelgate.upstream.nbn.factory import make_nbn_port
 from cancelgate.upstream.nbn.port import NbnPort
 
@@ -34,10 +36,12 @@ class Runtime:
     jobs_pool: AsyncConnectionPool
     clock: Clock
     zone: ZoneInfo
+    csg: CsgPort
 
     async def close(self) -> None:
         """Release connections and clients."""
         await self.nbn.close()
+        await self.csg.close()
         await self.jobs.close_async()
         await self.jobs_pool.close()
         await self.engine.dispose()
@@ -54,4 +58,7 @@ async def open_runtime(settings: Settings, data_dir: Path | None = None) -> Runt
     nbn = make_nbn_port(settings, sessions)
     clock = Clock(timedelta(seconds=settings.clock_offset_seconds))
     zone = ZoneInfo(settings.business_timezone)
-    return Runtime(settings, url, engine, sessions, keys, nbn, jobs_app, jobs_pool, clock, zone)
+    csg = make_csg_port(settings, sessions)
+    return Runtime(
+        settings, url, engine, sessions, keys, nbn, jobs_app, jobs_pool, clock, zone, csg
+    )

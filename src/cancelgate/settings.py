@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     nbn_read_timeout_seconds: float = 10.0
     sim_slow_seconds: float = 3.0
 
+    csg_mode: Literal["simulator", "http"] = "simulator"
+    csg_base_url: str = "http://127.0.0.1:8090"
+    csg_connect_timeout_seconds: float = 2.0
+    # The whole CSG call, whatever the adapter: past it the UX API answers 500.
+    csg_timeout_seconds: float = 10.0
+    sim_csg_slow_seconds: float = 20.0
+    # Business units the UX API serves (2-letter ISO 3166 codes, comma-separated).
+    ux_business_units: str = "TT,BB,JM,PA,PR"
+
     job_max_attempts: int = 8
     job_retry_base_seconds: float = 2.0
     worker_concurrency: int = 10
@@ -54,6 +63,11 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+
+def business_units(settings: Settings) -> frozenset[str]:
+    """The configured UX business units, upper-cased."""
+    return frozenset(u.strip().upper() for u in settings.ux_business_units.split(",") if u.strip())
 
 
 @lru_cache

@@ -40,6 +40,8 @@ def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "DATABASE_URL": database_url,
         "CANCELGATE_DATA_DIR": str(data_dir),
         "CANCELGATE_SANDBOX": "true",
+        # csg-slow answers after 20 s: the UX API must give up (500) well before.
+        "CANCELGATE_CSG_TIMEOUT_SECONDS": "1",
     }
     with running(["serve", "--port", str(port)], env, data_dir / "serve.log", base + "/healthz"):
         yield base

@@ -1,4 +1,4 @@
-"""Exception handlers that answer in the Connect standard error format."""
+"""Exception handlers: the Connect standard error format, or the UX envelope on UX paths."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from cancelgate.connect.errors import (
     upstream_error,
 )
 from cancelgate.domain.errors import NotFound, RuleViolation, UpstreamUnavailable
+from cancelgate.ux.errors import UxError
+from cancelgate.ux.handlers import ux_error_for
 
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> ConnectError:
@@ -34,36 +36,36 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> ConnectError:
     return ConnectError(exc.status_code, CLIENT_VALIDATION, "bad.request", str(exc.detail))
 
 
+def _connect_error(request: Request, exc: Exception) -> ConnectError:
+    if isinstance(exc, ConnectError):
+        return exc
+    if isinstance(exc, NotFound):
+        return not_found(exc.resource_id)
+    if isinstance(exc, RuleViolation):
+        return rule_violation(exc.sub_errors)
+    if isinstance(exc, UpstreamUnavailable):
+        return upstream_error()
+    if isinstance(exc, StarletteHTTPException):
+        return _http_error(request, exc)
+    assert isinstance(exc, RequestValidationError)
+    message = "; ".join(str(e.get("msg")) for e in exc.errors()) or "Bad request"
+    return ConnectError(400, CLIENT_VALIDATION, "bad.request", message)
+
+
 def install_connect_handlers(app: FastAPI) -> None:
-    """Map domain errors and framework errors to Connect error responses."""
+    """Map domain and framework errors to error responses: UX envelope on UX paths, else Connect."""
 
-    async def connect_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ConnectError)
-        return exc.response()
+    async def handle(request: Request, exc: Exception) -> Response:
+        ux = ux_error_for(request, exc)
+        return ux.response() if ux is not None else _connect_error(request, exc).response()
 
-    async def domain_not_found(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, NotFound)
-        return not_found(exc.resource_id).response()
-
-    async def domain_rule(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RuleViolation)
-        return rule_violation(exc.sub_errors).response()
-
-    async def upstream(_: Request, exc: Exception) -> Response:
-        return upstream_error().response()
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        return _http_error(request, exc).response()
-
-    async def validation(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        message = "; ".join(str(e.get("msg")) for e in exc.errors()) or "Bad request"
-        return ConnectError(400, CLIENT_VALIDATION, "bad.request", message).response()
-
-    app.add_exception_handler(ConnectError, connect_error)
-    app.add_exception_handler(NotFound, domain_not_found)
-    app.add_exception_handler(RuleViolation, domain_rule)
-    app.add_exception_handler(UpstreamUnavailable, upstream)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation)
+    for kind in (
+        ConnectError,
+        UxError,
+        NotFound,
+        RuleViolation,
+        UpstreamUnavailable,
+        StarletteHTTPException,
+        RequestValidationError,
+    ):
+        app.add_exception_handler(kind, handle)

@@ -9,6 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cancelgate.connect.errors import internal_error
 from cancelgate.connect.versions import DEPRECATED_SCOPE_KEY
+from cancelgate.ux.errors import internal_error as ux_internal_error
+from cancelgate.ux.errors import is_ux_path
 
 log = structlog.get_logger(__name__)
 
@@ -62,5 +64,7 @@ class SecurityHeadersMiddleware:
             log.exception("unhandled_error", path=scope.get("path"), method=scope.get("method"))
             if started:
                 raise
-            response = internal_error().response()
+            path = str(scope.get("path", ""))
+            error = ux_internal_error() if is_ux_path(path) else internal_error()
+            response = error.response()
             await response(scope, receive, send_with_headers)

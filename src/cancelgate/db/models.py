@@ -5,26 +5,31 @@ from cancelgate.auth.models import ApiClient, InstanceKey, Tenant, UsedAssertion
 from cancelgate.db.base import Base
 from cancelgate.events.models import Event
 from cancelgate.services.models import Service, ServiceCancellation
+from cancelgate.upstream.csg.sim_models import SimCsgAppointment
 from cancelgate.upstream.nbn.sim_models import (
     SimNbnAppointment,
     SimNbnCancellation,
     SimNbnService,
     SimNbnServiceCancellation,
 )
+from cancelgate.ux.models import ChannelClient, UxAppointment
 
 __all__ = [
     "ApiClient",
     "Appointment",
     "AppointmentCancellation",
     "Base",
+    "ChannelClient",
     "Event",
     "InstanceKey",
     "Service",
     "ServiceCancellation",
+    "SimCsgAppointment",
     "SimNbnAppointment",
     "SimNbnCancellation",
     "SimNbnService",
     "SimNbnServiceCancellation",
     "Tenant",
     "UsedAssertion",
+    "UxAppointment",
 ]

@@ -13,6 +13,9 @@ def demo_banner(demo: dict[str, Any], demo_file: str) -> str:
     scenarios = "\n".join(f"    {name:<26} {aid}" for name, aid in demo["appointments"].items())
     services = "\n".join(f"    {name:<26} {sid}" for name, sid in demo["services"].items())
     active = demo["services"]["active"]
+    ux_client = demo["ux_client"]
+    ux = "\n".join(f"    {name:<26} {a['businessId']}/{a['id']}" for name, a in demo["ux"].items())
+    install = demo["ux"]["installation"]
     return f"""
 cancelgate is running at {base}   (OpenAPI: {base}/docs)
 Demo data: {demo_file}
@@ -26,6 +29,12 @@ Appointments by scenario (appointmentId):
 
 Services by scenario (serviceId):
 {services}
+
+UX API channel client:
+  client_id     {ux_client["client_id"]}
+  client_secret {ux_client["client_secret"]}
+UX appointments by scenario (businessId/id):
+{ux}
 
 Try it:
   TOKEN=$(curl -s -u '{client["client_id"]}:{client["client_secret"]}' \\
@@ -47,4 +56,15 @@ Try it:
     -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 7'
   curl -i {base}/api/connect/services/service-cancellations/requests/{active} \\
     -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 7'
+  # UX API (TMF646): cancel the installation appointment in CSG
+  curl -i -X PATCH {base}/ecom-ux/v1/{install["businessId"]}/appointment/{install["id"]} \\
+    -H 'client_id: {ux_client["client_id"]}' -H 'client_secret: {ux_client["client_secret"]}' \\
+    -H 'X-Correlation-ID: 8417a2ba-19ae-4523-b63b-d99fcab9b5d5' \\
+    -H 'Content-Type: application/json' -d '{{"status": "cancelled",
+      "relatedEntity": [
+        {{"@referredType": "CancellationReason", "id": "CR", "role": "cancellationReason"}},
+        {{"id": "8211990010043396", "role": "Customer Account",
+         "@referredType": "BillingAccount"}}],
+      "validFor": {{"endDateTime": "2026-03-05T12:00:00.000-04:00"}},
+      "characteristics": [{{"name": "orderClass", "value": "S"}}]}}'
 """

@@ -17,12 +17,19 @@ from cancelgate.auth.repository import get_or_create_tenant
 from cancelgate.auth.secrets import hash_secret, new_client_secret, verify_secret
 from cancelgate.demo.fixtures import create_appointment, initial_status
 from cancelgate.demo.service_fixtures import create_service, is_fresh
+from cancelgate.demo.ux_fixtures import create_ux_appointment
+from cancelgate.demo.ux_fixtures import is_fresh as ux_is_fresh
 from cancelgate.runtime import Runtime
+from cancelgate.settings import business_units
+from cancelgate.upstream.csg import scenarios as csg_scenarios
 from cancelgate.upstream.nbn import scenarios, service_scenarios
+from cancelgate.ux import repository as ux_repository
+from cancelgate.ux.clients import create_channel_client
 
 DEMO_TENANT = "demo"
 OTHER_TENANT = "other"
 DEMO_REF = "DEMO-"
+DEMO_UNIT = "PR"
 
 
 def read_demo_file(path: Path) -> dict[str, Any]:
@@ -112,6 +119,36 @@ async def demo_service(
     return service.id
 
 
+async def demo_channel_client(
+    session: AsyncSession, runtime: Runtime, previous: dict[str, Any]
+) -> dict[str, str]:
+    """The demo channel client (every configured business unit); its secret is kept if valid."""
+    entry = previous.get("ux_client")
+    known = entry if isinstance(entry, dict) else {}
+    client = await ux_repository.channel_client(session, str(known.get("client_id", "")))
+    secret = str(known.get("client_secret", ""))
+    if client is not None and verify_secret(runtime.keys.pepper, secret, client.secret_hash):
+        return {"client_id": client.client_id, "client_secret": secret}
+    units = sorted(business_units(runtime.settings))
+    created = await create_channel_client(
+        session, runtime.keys.pepper, name="Demo channel", business_units=units
+    )
+    return {"client_id": created.client_id, "client_secret": created.client_secret}
+
+
+async def demo_ux_appointment(
+    session: AsyncSession, scenario: str, previous: object
+) -> dict[str, str]:
+    """An unused UX appointment of the scenario in business unit PR."""
+    if isinstance(previous, dict):
+        unit, aid = str(previous.get("businessId")), str(previous.get("id"))
+        if await ux_is_fresh(session, unit, aid, scenario):
+            return {"businessId": unit, "id": aid}
+    appointment = await create_ux_appointment(session, business_id=DEMO_UNIT, scenario=scenario)
+    await session.commit()
+    return {"businessId": appointment.business_id, "id": appointment.appointment_id}
+
+
 async def seed_demo(runtime: Runtime, data_dir: Path, base_url: str) -> dict[str, Any]:
     """Seed tenants, clients and fixtures; write and return demo.json."""
     path = data_dir / "demo.json"
@@ -137,6 +174,13 @@ async def seed_demo(runtime: Runtime, data_dir: Path, base_url: str) -> dict[str
             services[scenario] = await demo_service(
                 session, runtime, requesters[tenant], scenario, known_services.get(scenario)
             )
+        ux_client = await demo_channel_client(session, runtime, previous)
+        known_ux = previous.get("ux")
+        previous_ux = known_ux if isinstance(known_ux, dict) else {}
+        ux = {
+            scenario: await demo_ux_appointment(session, scenario, previous_ux.get(scenario))
+            for scenario in csg_scenarios.SCENARIOS
+        }
     data = {
         **previous,
         "base_url": base_url,
@@ -144,6 +188,8 @@ async def seed_demo(runtime: Runtime, data_dir: Path, base_url: str) -> dict[str
         "clients": clients,
         "appointments": appointments,
         "services": services,
+        "ux_client": ux_client,
+        "ux": ux,
     }
     data_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")

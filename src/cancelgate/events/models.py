@@ -19,7 +19,8 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    # None for events of the UX API, whose callers are channels rather than tenants.
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), index=True)
     type: Mapped[str] = mapped_column(String(100), index=True)
     model: Mapped[str] = mapped_column(String(60))
     subject_id: Mapped[int] = mapped_column()

@@ -12,7 +12,7 @@ from cancelgate.events.models import Event
 async def record_event(
     session: AsyncSession,
     *,
-    tenant_id: int,
+    tenant_id: int | None,
     event_type: str,
     model: str,
     subject_id: int,

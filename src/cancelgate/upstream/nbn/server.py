@@ -1,4 +1,4 @@
-"""`cancelgate simulator`: the built-in nbn served over HTTP, for the HTTP adapter to call."""
+"""`cancelgate simulator`: the built-in nbn and CSG served over HTTP, for the HTTP adapters."""
 
 from __future__ import annotations
 
@@ -13,11 +13,22 @@ from starlette.responses import JSONResponse
 from cancelgate.db.embedded import release_embedded
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.settings import Settings
+from cancelgate.upstream.csg.factory import make_csg_simulator
+from cancelgate.upstream.csg.port import CsgCancellation, CsgCancelled, CsgUnavailable
+from cancelgate.upstream.csg.simulator import CsgSimulator
 from cancelgate.upstream.nbn.factory import make_simulator
 from cancelgate.upstream.nbn.port import CancelAccepted, CancelOutcome, NbnUnavailable
 from cancelgate.upstream.nbn.simulator import NbnSimulator
 
 UNAVAILABLE = {"message": "Service temporarily unavailable"}
+
+
+class CsgCancellationBody(BaseModel):
+    """Body of POST /csg/v1/business-units/{bu}/appointments/{id}/cancel."""
+
+    orderClass: str
+    billingAccount: str | None = None
+    reason: str
 
 
 class ServiceCancellationBody(BaseModel):
@@ -40,7 +51,9 @@ def create_simulator_app(settings: Settings, database_url: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(database_url, pool_size=5)
-        app.state.sim = make_simulator(settings, make_sessionmaker(engine))
+        sessions = make_sessionmaker(engine)
+        app.state.sim = make_simulator(settings, sessions)
+        app.state.csg = make_csg_simulator(settings, sessions)
         yield
         await engine.dispose()
         release_embedded()
@@ -89,6 +102,32 @@ def create_simulator_app(settings: Settings, database_url: str) -> FastAPI:
         except NbnUnavailable:
             return JSONResponse(UNAVAILABLE, status_code=503)
         return outcome_response(outcome, "ServiceCancellationRejected")
+
+    @app.post("/csg/v1/business-units/{business_id}/appointments/{appointment_id}/cancel")
+    async def csg_cancel(
+        business_id: str,
+        appointment_id: str,
+        body: CsgCancellationBody,
+        request: Request,
+        correlation_id: str = Header(alias="X-Correlation-ID", default=""),
+    ) -> JSONResponse:
+        csg: CsgSimulator = request.app.state.csg
+        cancellation = CsgCancellation(
+            business_id=business_id,
+            appointment_id=appointment_id,
+            order_class=body.orderClass,
+            billing_account=body.billingAccount,
+            reason=body.reason,
+            correlation_id=correlation_id,
+        )
+        try:
+            outcome = await csg.cancel_appointment(cancellation)
+        except CsgUnavailable:
+            return JSONResponse(UNAVAILABLE, status_code=503)
+        if isinstance(outcome, CsgCancelled):
+            instant = outcome.cancelled_at.isoformat()
+            return JSONResponse({"status": "cancelled", "cancelledAt": instant})
+        return JSONResponse({"code": "CancelRefused", "message": outcome.reason}, status_code=409)
 
     @app.get("/nbn/v1/stats")
     async def stats(request: Request, nbn_appointment_id: str | None = None) -> JSONResponse:

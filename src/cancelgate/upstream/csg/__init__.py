@@ -1,0 +1,1 @@
+"""The operator's billing and field-service system (CSG), behind a port."""

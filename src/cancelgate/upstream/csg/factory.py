@@ -1,0 +1,28 @@
+"""Choosing the CSG implementation from settings."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cancelgate.settings import Settings
+from cancelgate.upstream.csg.http import CsgHttpAdapter
+from cancelgate.upstream.csg.port import CsgPort
+from cancelgate.upstream.csg.simulator import CsgSimulator
+
+
+def make_csg_simulator(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> CsgSimulator:
+    """The built-in CSG."""
+    return CsgSimulator(sessions, slow_seconds=settings.sim_csg_slow_seconds)
+
+
+def make_csg_port(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> CsgPort:
+    """The simulator unless CANCELGATE_CSG_MODE=http."""
+    if settings.csg_mode == "http":
+        return CsgHttpAdapter(
+            settings.csg_base_url,
+            connect_timeout=settings.csg_connect_timeout_seconds,
+            read_timeout=settings.csg_timeout_seconds,
+        )
+    return make_csg_simulator(settings, sessions)

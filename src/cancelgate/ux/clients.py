@@ -1,0 +1,72 @@
+"""Channel clients: created by the CLI, checked on every UX request (secrets hashed at rest)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cancelgate.auth.secrets import hash_secret, new_client_secret, verify_secret
+from cancelgate.ux import repository
+from cancelgate.ux.errors import unauthorized
+from cancelgate.ux.models import ChannelClient
+
+MIN_LENGTH = 5
+
+
+@dataclass(frozen=True)
+class CreatedChannelClient:
+    """A new channel client; the secret is shown this once."""
+
+    client_id: str
+    client_secret: str
+    name: str
+    business_units: list[str]
+
+
+def parse_business_units(text: str, configured: frozenset[str]) -> list[str]:
+    """Comma-separated business units, each configured; ValueError otherwise."""
+    units = sorted({u.strip().upper() for u in text.split(",") if u.strip()})
+    unknown = [u for u in units if u not in configured]
+    if not units or unknown:
+        raise ValueError(
+            f"business units must be among {', '.join(sorted(configured))}; got {text!r}"
+        )
+    return units
+
+
+async def create_channel_client(
+    session: AsyncSession, pepper: bytes, *, name: str, business_units: list[str]
+) -> CreatedChannelClient:
+    """Store a new channel client with a fresh id and secret."""
+    client_id = "ch_" + secrets.token_hex(8)
+    secret = new_client_secret()
+    session.add(
+        ChannelClient(
+            client_id=client_id,
+            secret_hash=hash_secret(pepper, secret),
+            name=name,
+            business_units=business_units,
+        )
+    )
+    await session.commit()
+    return CreatedChannelClient(client_id, secret, name, business_units)
+
+
+async def authenticate(
+    session: AsyncSession, pepper: bytes, client_id: str | None, client_secret: str | None
+) -> ChannelClient:
+    """The enabled channel client these headers name, or 401."""
+    if not client_id or not client_secret:
+        raise unauthorized()
+    if len(client_id) < MIN_LENGTH or len(client_secret) < MIN_LENGTH:
+        raise unauthorized()
+    client = await repository.channel_client(session, client_id)
+    if client is None or not client.enabled:
+        # Same work as a real check, so that timing does not reveal which ids exist.
+        verify_secret(pepper, client_secret, hash_secret(pepper, "x" * MIN_LENGTH))
+        raise unauthorized()
+    if not verify_secret(pepper, client_secret, client.secret_hash):
+        raise unauthorized()
+    return client

@@ -1,0 +1,101 @@
+"""UX API: TMF646 PATCH that cancels an appointment in CSG, synchronously."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from cancelgate.auth.principal import runtime_of
+from cancelgate.connect.body import is_json_content_type
+from cancelgate.settings import business_units
+from cancelgate.ux import service
+from cancelgate.ux.clients import authenticate
+from cancelgate.ux.errors import bad_request, method_not_allowed, not_implemented, unauthorized
+from cancelgate.ux.middleware import correlation_id
+from cancelgate.ux.requests import invalid, parse_cancel_request
+
+PATH = "/ecom-ux/v1/{business_id}/appointment/{appointment_id}"
+ISO_3166_ALPHA2 = re.compile(r"[A-Za-z]{2}")
+router = APIRouter(tags=["UX API (TMF646)"])
+
+PATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["status", "relatedEntity", "validFor", "characteristics"],
+                    "properties": {
+                        "status": {"type": "string", "enum": ["cancelled"]},
+                        "relatedEntity": {"type": "array", "items": {"type": "object"}},
+                        "validFor": {
+                            "type": "object",
+                            "properties": {
+                                "endDateTime": {"type": "string", "format": "date-time"}
+                            },
+                        },
+                        "characteristics": {"type": "array", "items": {"type": "object"}},
+                    },
+                }
+            }
+        },
+    },
+    "parameters": [
+        {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
+        for h in ("client_id", "client_secret", "X-Correlation-ID")
+    ],
+}
+
+
+@router.patch(PATH, summary="Cancel an appointment in CSG", openapi_extra=PATCH_BODY)
+async def cancel_appointment(business_id: str, appointment_id: str, request: Request) -> Response:
+    """200 `{"id", "status": "cancelled"}`; 400, 401, 404, 500, 501 in the UX envelope."""
+    runtime = runtime_of(request)
+    async with runtime.sessions() as session:
+        client = await authenticate(
+            session,
+            runtime.keys.pepper,
+            request.headers.get("client_id"),
+            request.headers.get("client_secret"),
+        )
+    correlation = correlation_id(request.scope)
+    if correlation is None:
+        raise invalid("X-Correlation-ID", "header is required (1 to 200 printable characters)")
+    if not ISO_3166_ALPHA2.fullmatch(business_id):
+        raise invalid("businessId", "must be a 2-letter ISO 3166 country code")
+    unit = business_id.upper()
+    if unit not in business_units(runtime.settings):
+        raise not_implemented("PATCH", unit)
+    if unit not in client.business_units:
+        raise unauthorized()
+    if not is_json_content_type(request.headers.get("content-type")):
+        raise invalid("Content-Type", "must be application/json")
+    try:
+        data = json.loads(await request.body())
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise bad_request() from None
+    cancel = parse_cancel_request(data)
+    appointment = await service.cancel_appointment(
+        runtime,
+        business_id=unit,
+        appointment_id=appointment_id,
+        request=cancel,
+        correlation_id=correlation,
+    )
+    return JSONResponse({"id": appointment.appointment_id, "status": appointment.status})
+
+
+@router.get(PATH, summary="Not implemented (501)")
+async def get_appointment(business_id: str, appointment_id: str) -> Response:
+    """501, as the seed documents."""
+    raise not_implemented("GET", business_id)
+
+
+@router.api_route(PATH, methods=["POST", "PUT", "DELETE", "OPTIONS"], include_in_schema=False)
+async def other_methods(request: Request) -> Response:
+    """405 APIKIT:METHOD_NOT_ALLOWED."""
+    raise method_not_allowed(request.method)
