@@ -23,7 +23,9 @@ from cancelgate.auth.keys import load_instance_keys
 from cancelgate.auth.repository import client_by_client_id
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.demo.fixtures import create_appointment
+from cancelgate.upstream.csg import scenarios as csg_scenarios
 from cancelgate.upstream.nbn import scenarios, service_scenarios
+from tests.api.test_ux_cancel import INSTALLATION_BODY
 from tests.e2e.seeding import seed_services
 from tests.support import (
     CANCELGATE,
@@ -86,13 +88,15 @@ class Topology:
 
 @contextmanager
 def api_and_simulator(database_url: str, tmp_path: Path, **extra_env: str) -> Iterator[Topology]:
-    """`cancelgate simulator` and `cancelgate serve --no-worker` using it over HTTP."""
+    """`cancelgate simulator` (nbn and CSG) and `cancelgate serve --no-worker` using it."""
     api_port, sim_port = free_port(), free_port()
     api, sim = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}"
     env = {
         "DATABASE_URL": database_url,
         "CANCELGATE_NBN_MODE": "http",
         "CANCELGATE_NBN_BASE_URL": sim,
+        "CANCELGATE_CSG_MODE": "http",
+        "CANCELGATE_CSG_BASE_URL": sim,
         "CANCELGATE_DATA_DIR": str(tmp_path),
         **extra_env,
     }
@@ -215,6 +219,7 @@ def test_embedded_default_starts_migrates_and_serves(tmp_path: Path) -> None:
         assert {c["tenant"] for c in demo["clients"]} == {"demo", "other"}
         assert set(demo["appointments"]) == set(scenarios.SCENARIOS)
         assert set(demo["services"]) == set(service_scenarios.SCENARIOS)
+        assert set(demo["ux"]) == set(csg_scenarios.SCENARIOS)
         client = next(c for c in demo["clients"] if c["tenant"] == "demo")
         headers = {
             "Authorization": "Bearer "
@@ -239,6 +244,14 @@ def test_embedded_default_starts_migrates_and_serves(tmp_path: Path) -> None:
             assert response.status_code == 201
             outcome = poll_outcome(http, response.headers["location"], v7)
             assert outcome.json()["status"] == "COMPLETED"
+            install = demo["ux"]["installation"]
+            ux_headers = {**demo["ux_client"], "X-Correlation-ID": "demo-1"}
+            response = http.patch(
+                f"/ecom-ux/v1/{install['businessId']}/appointment/{install['id']}",
+                json=INSTALLATION_BODY,
+                headers=ux_headers,
+            )
+            assert response.json() == {"id": install["id"], "status": "cancelled"}
         assert client["client_secret"] in process.output()
     assert (data_dir / "pgdata" / "PG_VERSION").exists()
 
@@ -249,6 +262,9 @@ def test_embedded_default_starts_migrates_and_serves(tmp_path: Path) -> None:
     assert again["appointments"]["complete"] == demo["appointments"]["complete"]
     assert again["appointments"]["booked"] != demo["appointments"]["booked"]
     assert again["services"]["active"] != demo["services"]["active"]
+    assert again["ux_client"] == demo["ux_client"]
+    assert again["ux"]["installation"] != demo["ux"]["installation"]
+    assert again["ux"]["technical"] == demo["ux"]["technical"]
     unused = set(service_scenarios.SCENARIOS) - {"active"}
     assert {k: again["services"][k] for k in unused} == {k: demo["services"][k] for k in unused}
 

@@ -66,6 +66,8 @@ def _reason_and_account(entities: list[dict[str, Any]]) -> tuple[str, str | None
                 )
             reason = entity_id
         elif role == ACCOUNT_ROLE and referred == ACCOUNT_TYPE:
+            if account is not None:
+                raise invalid(f"{where}.role", f"only one '{ACCOUNT_ROLE}' entity is allowed")
             account = entity_id
     if reason is None:
         raise invalid("relatedEntity", f"must hold an entity with role '{REASON_ROLE}'")
@@ -90,7 +92,7 @@ def _order_class(data: dict[str, Any]) -> str:
     classes = [c.get("value") for c in characteristics if c.get("name") == "orderClass"]
     if len(classes) != 1:
         raise invalid("characteristics", "must hold exactly one 'orderClass'")
-    if classes[0] not in ORDER_CLASSES:
+    if not isinstance(classes[0], str) or classes[0] not in ORDER_CLASSES:
         raise invalid("characteristics.orderClass", "must be S (installation) or T (technical)")
     return str(classes[0])
 

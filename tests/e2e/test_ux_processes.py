@@ -1,0 +1,97 @@
+"""The UX API against CSG over HTTP (the simulator process), and channel clients from the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from cancelgate.db.engine import make_engine, make_sessionmaker
+from cancelgate.db.urls import libpq_url
+from cancelgate.demo.ux_fixtures import create_ux_appointment
+from cancelgate.upstream.csg import scenarios as csg
+from tests.api.test_ux_cancel import INSTALLATION_BODY
+from tests.e2e.test_processes import api_and_simulator
+from tests.support import CANCELGATE
+
+pytestmark = pytest.mark.e2e
+
+
+def seed_ux(database_url: str, kinds: list[str]) -> list[str]:
+    """One PR appointment per scenario; their ids."""
+
+    async def main() -> list[str]:
+        engine = make_engine(database_url, pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                ids = [
+                    (
+                        await create_ux_appointment(session, business_id="PR", scenario=k)
+                    ).appointment_id
+                    for k in kinds
+                ]
+                await session.commit()
+            return ids
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def csg_correlation(database_url: str, appointment_id: str) -> str | None:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute(
+            "SELECT last_correlation_id FROM sim_csg_appointments WHERE appointment_id = %s",
+            (appointment_id,),
+        ).fetchone()
+    return None if row is None else row[0]
+
+
+def test_ux_cancel_through_the_csg_simulator(fresh_database: str, tmp_path: Path) -> None:
+    """CLI channel client; 200 with the correlation id at CSG; 500 on outage and on timeout."""
+    created = subprocess.run(
+        [CANCELGATE, "channel-clients", "create", "--business-units", "pr", "--name", "web"],
+        env={**os.environ, "DATABASE_URL": fresh_database},
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    client = json.loads(created.stdout)
+    assert client["business_units"] == ["PR"]
+    ok, down, slow = seed_ux(fresh_database, [csg.INSTALLATION, csg.CSG_UNAVAILABLE, csg.CSG_SLOW])
+    with (
+        api_and_simulator(
+            fresh_database,
+            tmp_path,
+            CANCELGATE_CSG_TIMEOUT_SECONDS="1",
+            CANCELGATE_SIM_CSG_SLOW_SECONDS="3",
+        ) as top,
+        httpx.Client(base_url=top.api, timeout=30) as http,
+    ):
+        answers = {}
+        for appointment_id in (ok, down, slow):
+            correlation = str(uuid.uuid4())
+            headers = {
+                "client_id": client["client_id"],
+                "client_secret": client["client_secret"],
+                "X-Correlation-ID": correlation,
+            }
+            response = http.patch(
+                f"/ecom-ux/v1/PR/appointment/{appointment_id}",
+                json=INSTALLATION_BODY,
+                headers=headers,
+            )
+            assert response.headers["x-correlation-id"] == correlation
+            answers[appointment_id] = (response.status_code, correlation)
+        log = (tmp_path / "api.log").read_text()
+    assert answers[ok][0] == 200
+    assert csg_correlation(fresh_database, ok) == answers[ok][1]
+    assert answers[down][0] == answers[slow][0] == 500
+    # The warning logged for each failure carries the request's correlation id.
+    failures = [json.loads(line) for line in log.splitlines() if '"csg_unavailable"' in line]
+    assert {f["correlation_id"] for f in failures} == {answers[down][1], answers[slow][1]}
