@@ -32,7 +32,9 @@ async def test_malformed_expired_and_foreign_tokens_are_401(
         keys, issuer="x", tenant_id=caller.tenant_id, client_pk=1, client_id=caller.client_id,
         lifetime_seconds=60, now=now - 3600,
     )  # fmt: skip
-    foreign_keys = InstanceKeys(signing_key=RSAKey.generate_key(2048), pepper=b"p" * 32)
+    foreign_keys = InstanceKeys(
+        signing_key=RSAKey.generate_key(2048), pepper=b"p" * 32, sealing_key=b"s" * 32
+    )
     foreign = issue_access_token(
         foreign_keys, issuer="x", tenant_id=caller.tenant_id, client_pk=1,
         client_id=caller.client_id, lifetime_seconds=600,

@@ -29,8 +29,10 @@ from cancelgate.auth.tokens import (
 )
 
 PEPPER = b"x" * 32
-KEYS = InstanceKeys(signing_key=RSAKey.generate_key(2048), pepper=PEPPER)
-OTHER_KEYS = InstanceKeys(signing_key=RSAKey.generate_key(2048), pepper=PEPPER)
+KEYS = InstanceKeys(signing_key=RSAKey.generate_key(2048), pepper=PEPPER, sealing_key=b"s" * 32)
+OTHER_KEYS = InstanceKeys(
+    signing_key=RSAKey.generate_key(2048), pepper=PEPPER, sealing_key=b"s" * 32
+)
 NOW = 1_700_000_000
 
 
@@ -154,7 +156,9 @@ def test_public_jwks_verifies_the_token() -> None:
     assert "d" not in public
     assert public["kid"] == KEYS.kid
     assert public["alg"] == "RS256"
-    public_keys = InstanceKeys(signing_key=RSAKey.import_key(public), pepper=PEPPER)
+    public_keys = InstanceKeys(
+        signing_key=RSAKey.import_key(public), pepper=PEPPER, sealing_key=b"s" * 32
+    )
     assert verify_access_token(public_keys, issue(), now=NOW).tenant_id == 4
 
 

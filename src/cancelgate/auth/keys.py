@@ -1,4 +1,4 @@
-"""This installation's own keys: the access-token signing key and the secret pepper."""
+"""This installation's own keys: token signing key, secret pepper, secret-sealing key."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from cancelgate.auth.models import InstanceKey
 
 SIGNING_KEY = "token_signing_key"
 PEPPER = "secret_pepper"
+# AES-256 key that seals secrets we must be able to read back (webhook signing secrets).
+SEALING_KEY = "secret_sealing_key"
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class InstanceKeys:
 
     signing_key: RSAKey
     pepper: bytes
+    sealing_key: bytes
 
     @property
     def kid(self) -> str:
@@ -38,7 +41,11 @@ class InstanceKeys:
 async def ensure_instance_keys(session: AsyncSession) -> None:
     """Create the installation's keys once; concurrent callers agree on the first."""
     pem = RSAKey.generate_key(2048).as_pem(private=True).decode()
-    for name, value in ((SIGNING_KEY, pem), (PEPPER, secrets.token_hex(32))):
+    for name, value in (
+        (SIGNING_KEY, pem),
+        (PEPPER, secrets.token_hex(32)),
+        (SEALING_KEY, secrets.token_hex(32)),
+    ):
         await session.execute(
             insert(InstanceKey).values(name=name, value=value).on_conflict_do_nothing()
         )
@@ -48,8 +55,10 @@ async def ensure_instance_keys(session: AsyncSession) -> None:
 async def load_instance_keys(session: AsyncSession) -> InstanceKeys:
     """Read the installation's keys (created by `cancelgate migrate`)."""
     rows = dict((await session.execute(select(InstanceKey.name, InstanceKey.value))).all())
-    if SIGNING_KEY not in rows or PEPPER not in rows:
+    if any(name not in rows for name in (SIGNING_KEY, PEPPER, SEALING_KEY)):
         raise RuntimeError("instance keys are missing: run `cancelgate migrate` first")
     return InstanceKeys(
-        signing_key=RSAKey.import_key(rows[SIGNING_KEY]), pepper=bytes.fromhex(rows[PEPPER])
+        signing_key=RSAKey.import_key(rows[SIGNING_KEY]),
+        pepper=bytes.fromhex(rows[PEPPER]),
+        sealing_key=bytes.fromhex(rows[SEALING_KEY]),
     )

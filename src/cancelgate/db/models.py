@@ -13,6 +13,7 @@ from cancelgate.upstream.nbn.sim_models import (
     SimNbnServiceCancellation,
 )
 from cancelgate.ux.models import ChannelClient, UxAppointment
+from cancelgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ApiClient",
@@ -32,4 +33,7 @@ __all__ = [
     "Tenant",
     "UsedAssertion",
     "UxAppointment",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]
