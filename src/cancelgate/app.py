@@ -26,6 +26,7 @@ from cancelgate.services.sandbox_router import router as sandbox_router
 from cancelgate.settings import Settings
 from cancelgate.ux.middleware import CorrelationIdMiddleware
 from cancelgate.ux.router import router as ux_router
+from cancelgate.webhooks.router import router as webhooks_router
 
 
 def create_app(
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(appointments_router)
     app.include_router(services_router)
     app.include_router(ux_router)
+    app.include_router(webhooks_router)
     if settings.sandbox:
         app.include_router(sandbox_router)
 

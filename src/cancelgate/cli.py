@@ -70,7 +70,7 @@ def serve(
     # Processes started from here (uvicorn) reuse the resolved URL: one embedded server.
     settings = settings.model_copy(update={"database_url": url})
     if demo:
-        settings = settings.model_copy(update={"sandbox": True})
+        settings = settings.model_copy(update={"sandbox": True, "webhook_allow_insecure": True})
     base_url = settings.public_base_url or f"http://{host}:{port}"
     api = create_app(
         settings,

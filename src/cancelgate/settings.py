@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Business units the UX API serves (2-letter ISO 3166 codes, comma-separated).
     ux_business_units: str = "TT,BB,JM,PA,PR"
 
+    # Allow http and loopback webhook URLs (demo and tests); never private ranges.
+    webhook_allow_insecure: bool = False
+
     job_max_attempts: int = 8
     job_retry_base_seconds: float = 2.0
     worker_concurrency: int = 10

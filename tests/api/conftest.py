@@ -40,6 +40,7 @@ def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "DATABASE_URL": database_url,
         "CANCELGATE_DATA_DIR": str(data_dir),
         "CANCELGATE_SANDBOX": "true",
+        "CANCELGATE_WEBHOOK_ALLOW_INSECURE": "true",
         # csg-slow answers after 20 s: the UX API must give up (500) well before.
         "CANCELGATE_CSG_TIMEOUT_SECONDS": "1",
     }

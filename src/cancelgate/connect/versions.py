@@ -60,3 +60,4 @@ def api_version(versions: Collection[int]) -> Callable[[Request], int]:
 APPOINTMENT_CANCELLATION_VERSIONS = range(1, 9)
 SERVICE_CANCELLATION_VERSIONS = range(1, 8)
 SERVICE_VERSIONS = range(1, 9)
+WEBHOOK_VERSIONS = range(1, 9)

@@ -1,0 +1,140 @@
+"""Connect API: webhook subscriptions (bearer token, X-API-VERSION, standard errors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, Response
+
+from cancelgate.auth.principal import Principal, connect_principal, runtime_of
+from cancelgate.connect.body import read_command
+from cancelgate.connect.formats import instant
+from cancelgate.connect.openapi import json_body
+from cancelgate.connect.paths import path_id
+from cancelgate.connect.versions import WEBHOOK_VERSIONS, api_version
+from cancelgate.webhooks import subscriptions
+from cancelgate.webhooks.models import WebhookSubscription
+from cancelgate.webhooks.schemas import (
+    CREATE_OBJECT,
+    UPDATE_OBJECT,
+    CreateSubscriptionCommand,
+    UpdateSubscriptionCommand,
+)
+
+PREFIX = "/api/connect/webhooks/subscriptions"
+router = APIRouter(prefix=PREFIX, tags=["Connect: webhooks"])
+version = api_version(WEBHOOK_VERSIONS)
+
+
+def subscription_resource(
+    subscription: WebhookSubscription, secret: str | None = None
+) -> dict[str, Any]:
+    """A subscription as its owner sees it; the secret only when just created or rotated."""
+    body: dict[str, Any] = {
+        "id": subscription.id,
+        "url": subscription.url,
+        "events": subscription.events,
+        "description": subscription.description,
+        "enabled": subscription.enabled,
+        "disabledReason": subscription.disabled_reason,
+        "createdAt": instant(subscription.created_at),
+        "updatedAt": instant(subscription.updated_at),
+    }
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+@router.post("", status_code=201, openapi_extra=json_body(CreateSubscriptionCommand))
+async def create_subscription(
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """201 with the subscription and its signing secret (shown this once) and `Location`."""
+    command = await read_command(request, CreateSubscriptionCommand, CREATE_OBJECT)
+    created = await subscriptions.create(
+        runtime_of(request),
+        principal=principal,
+        url=command.url,
+        events=command.events,
+        description=command.description,
+        object_name=CREATE_OBJECT,
+    )
+    body = subscription_resource(created.subscription, created.secret)
+    location = f"{PREFIX}/{created.subscription.id}"
+    return JSONResponse(body, status_code=201, headers={"Location": location})
+
+
+@router.get("")
+async def list_subscriptions(
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """The caller's subscriptions."""
+    found = await subscriptions.list_all(runtime_of(request), principal=principal)
+    return JSONResponse([subscription_resource(s) for s in found])
+
+
+@router.get("/{subscription_id}")
+async def get_subscription(
+    subscription_id: str,
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """One of the caller's subscriptions; 404 otherwise."""
+    found = await subscriptions.get(
+        runtime_of(request), principal=principal, subscription_id=path_id(subscription_id)
+    )
+    return JSONResponse(subscription_resource(found))
+
+
+@router.patch("/{subscription_id}", openapi_extra=json_body(UpdateSubscriptionCommand))
+async def update_subscription(
+    subscription_id: str,
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """Change url, events, description or enabled."""
+    sid = path_id(subscription_id)
+    command = await read_command(request, UpdateSubscriptionCommand, UPDATE_OBJECT)
+    updated = await subscriptions.update(
+        runtime_of(request),
+        principal=principal,
+        subscription_id=sid,
+        changes=command.model_dump(exclude_unset=True),
+        object_name=UPDATE_OBJECT,
+    )
+    return JSONResponse(subscription_resource(updated))
+
+
+@router.delete("/{subscription_id}", status_code=204)
+async def delete_subscription(
+    subscription_id: str,
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """204; its deliveries go with it."""
+    await subscriptions.delete(
+        runtime_of(request), principal=principal, subscription_id=path_id(subscription_id)
+    )
+    return Response(status_code=204)
+
+
+@router.post("/{subscription_id}/rotate-secret")
+async def rotate_secret(
+    subscription_id: str,
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """A new secret (shown this once); the old one keeps signing for 24 hours."""
+    rotated = await subscriptions.rotate_secret(
+        runtime_of(request), principal=principal, subscription_id=path_id(subscription_id)
+    )
+    return JSONResponse(subscription_resource(rotated.subscription, rotated.secret))
