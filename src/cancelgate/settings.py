@@ -55,6 +55,11 @@ class Settings(BaseSettings):
 
     # Allow http and loopback webhook URLs (demo and tests); never private ranges.
     webhook_allow_insecure: bool = False
+    webhook_timeout_seconds: float = 15.0
+    # Waits before each retry (seconds, comma-separated), each with full jitter.
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    # A subscription whose deliveries have failed for this long is disabled.
+    webhook_disable_after_seconds: float = 5 * 24 * 3600
 
     job_max_attempts: int = 8
     job_retry_base_seconds: float = 2.0

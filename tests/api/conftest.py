@@ -41,6 +41,8 @@ def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "CANCELGATE_DATA_DIR": str(data_dir),
         "CANCELGATE_SANDBOX": "true",
         "CANCELGATE_WEBHOOK_ALLOW_INSECURE": "true",
+        "CANCELGATE_WEBHOOK_RETRY_SCHEDULE": "0.3,0.3,0.3,0.3",
+        "CANCELGATE_WEBHOOK_TIMEOUT_SECONDS": "3",
         # csg-slow answers after 20 s: the UX API must give up (500) well before.
         "CANCELGATE_CSG_TIMEOUT_SECONDS": "1",
     }

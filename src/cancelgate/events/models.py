@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, String, func
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSON, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cancelgate.db.base import Base
@@ -24,7 +24,8 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(100), index=True)
     model: Mapped[str] = mapped_column(String(60))
     subject_id: Mapped[int] = mapped_column()
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # json, not jsonb: webhook bodies keep the documented key order.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     occurred_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.events.models import Event
+from cancelgate.webhooks.outbox import enqueue_deliveries
 
 
 async def record_event(
@@ -18,10 +19,11 @@ async def record_event(
     subject_id: int,
     payload: dict[str, Any],
 ) -> Event:
-    """Add an event to the session; it commits (or not) with the change it describes."""
+    """Add an event, and its webhook deliveries; they commit (or not) with the change."""
     event = Event(
         tenant_id=tenant_id, type=event_type, model=model, subject_id=subject_id, payload=payload
     )
     session.add(event)
     await session.flush()
+    await enqueue_deliveries(session, event)
     return event

@@ -11,6 +11,7 @@ from cancelgate.db.urls import libpq_url
 TASK_MODULES = [
     "cancelgate.appointments.tasks",
     "cancelgate.services.tasks",
+    "cancelgate.webhooks.delivery",
     "cancelgate.jobs.maintenance",
 ]
 

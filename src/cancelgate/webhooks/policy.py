@@ -1,0 +1,67 @@
+"""Delivery rules as pure functions: what counts, when to retry, when to give up or disable."""
+
+from __future__ import annotations
+
+import enum
+import random
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
+
+
+class Verdict(enum.StrEnum):
+    """What one attempt's answer means for its delivery."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    GONE = "gone"
+
+
+def parse_schedule(text: str) -> list[float]:
+    """The retry waits of a `5,300,…` setting."""
+    return [float(part) for part in text.split(",") if part.strip()]
+
+
+def verdict(status_code: int | None) -> Verdict:
+    """Only a 2xx delivers; 410 means the endpoint is gone; anything else is retried."""
+    if status_code is not None and 200 <= status_code < 300:
+        return Verdict.DELIVERED
+    if status_code == 410:
+        return Verdict.GONE
+    return Verdict.RETRY
+
+
+def retry_after_seconds(status_code: int | None, header: str | None, now: datetime) -> float | None:
+    """The wait a 429 or 503 asks for (delta-seconds or HTTP date), bounded; else None."""
+    if status_code not in (429, 503) or not header:
+        return None
+    value = header.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_SECONDS)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, min((when - now).total_seconds(), MAX_RETRY_AFTER_SECONDS))
+
+
+def next_wait(
+    schedule: list[float],
+    attempts_so_far: int,
+    asked: float | None,
+    rng: random.Random | None = None,
+) -> float | None:
+    """Seconds to the next attempt (full jitter, at least what was asked); None to give up."""
+    if attempts_so_far > len(schedule):
+        return None
+    base = schedule[attempts_so_far - 1]
+    jittered = (rng or random).uniform(0, base)
+    return max(jittered, asked or 0.0)
+
+
+def should_disable(failing_since: datetime | None, now: datetime, after_seconds: float) -> bool:
+    """True once deliveries have failed without a break for longer than allowed."""
+    return failing_since is not None and now - failing_since >= timedelta(seconds=after_seconds)

@@ -1,0 +1,96 @@
+"""Webhook delivery to real receivers on 127.0.0.1: signatures, retries, 410, isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook
+
+from cancelgate.upstream.nbn import scenarios
+from cancelgate.webhooks.models import WebhookDelivery
+from tests.api.checks import poll
+from tests.api.conftest import Caller
+from tests.receiver import receiving
+
+SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
+REQUEST = "/api/connect/orders/appointment-cancellations/request"
+
+
+async def subscribe(caller: Caller, url: str, events: list[str]) -> dict[str, Any]:
+    response = await caller.http.post(
+        SUBSCRIPTIONS, json={"url": url, "events": events}, headers=caller.headers()
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def cancel_booked(caller: Caller) -> int:
+    appointment = await caller.appointment(scenarios.BOOKED)
+    response = await caller.http.post(
+        REQUEST, json={"appointmentId": appointment.id}, headers=caller.headers()
+    )
+    assert (await poll(caller, response.headers["location"])).status_code == 200
+    return appointment.id
+
+
+async def test_appointment_cancelled_is_signed_and_verifies(
+    caller: Caller, other_caller: Caller
+) -> None:
+    with receiving() as receiver, receiving() as bystander:
+        subscription = await subscribe(caller, receiver.url, ["appointment.cancelled"])
+        await subscribe(other_caller, bystander.url, ["appointment.cancelled"])
+        appointment_id = await cancel_booked(caller)
+        [received] = await asyncio.to_thread(receiver.wait_for, 1)
+        await asyncio.sleep(0.5)
+        assert len(receiver.requests) == 1 and bystander.requests == []
+    payload = Webhook(subscription["secret"]).verify(received.body, received.headers)
+    assert payload["id"] == appointment_id and payload["status"] == "cancelled"
+    assert list(json.loads(received.body)) == [
+        "orderId", "id", "nbnAppointmentId", "status", "startTime", "endTime", "slotType",
+        "timezoneOffset", "priorityAssist", "eSla", "demandType", "contact", "customerRef",
+        "cancelledOn", "serviceId",
+    ]  # fmt: skip
+    headers = {k.lower(): v for k, v in received.headers.items()}
+    assert headers["z-event-type"] == "appointment.cancelled.event"
+    assert headers["z-notification-type"] == "appointment.cancelled.notification"
+    assert headers["z-notification-model"] == "appointment"
+    assert headers["user-agent"].startswith("cancelgate-webhooks/")
+    assert headers["content-type"] == "application/json"
+
+
+async def test_failures_are_retried_with_the_same_webhook_id(caller: Caller) -> None:
+    with receiving() as receiver:
+        receiver.answers = [500, 503]
+        subscription = await subscribe(caller, receiver.url, ["appointment.cancelled"])
+        await cancel_booked(caller)
+        requests = await asyncio.to_thread(receiver.wait_for, 3)
+    ids = {{k.lower(): v for k, v in r.headers.items()}["webhook-id"] for r in requests}
+    assert len(ids) == 1
+    Webhook(subscription["secret"]).verify(requests[-1].body, requests[-1].headers)
+    async with caller.db() as session:
+        delivery = (
+            await session.execute(
+                select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription["id"])
+            )
+        ).scalar_one()
+    assert (delivery.status, delivery.attempts) == ("succeeded", 3)
+
+
+async def test_gone_disables_the_subscription(caller: Caller) -> None:
+    with receiving() as receiver:
+        receiver.answers = [410]
+        subscription = await subscribe(caller, receiver.url, ["appointment.cancelled"])
+        await cancel_booked(caller)
+        await asyncio.to_thread(receiver.wait_for, 1)
+        path = f"{SUBSCRIPTIONS}/{subscription['id']}"
+        for _ in range(50):
+            shown = (await caller.http.get(path, headers=caller.headers())).json()
+            if not shown["enabled"]:
+                break
+            await asyncio.sleep(0.1)
+    assert shown["enabled"] is False
+    assert "410" in shown["disabledReason"]
