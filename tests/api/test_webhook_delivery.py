@@ -94,3 +94,35 @@ async def test_gone_disables_the_subscription(caller: Caller) -> None:
             await asyncio.sleep(0.1)
     assert shown["enabled"] is False
     assert "410" in shown["disabledReason"]
+
+
+async def test_test_event_delivery_log_and_redelivery(caller: Caller, other_caller: Caller) -> None:
+    with receiving() as receiver:
+        receiver.answers = [500]
+        subscription = await subscribe(caller, receiver.url, ["service.cancelled"])
+        path = f"{SUBSCRIPTIONS}/{subscription['id']}"
+        sent = await caller.http.post(f"{path}/test", headers=caller.headers())
+        assert sent.status_code == 202, sent.text
+        assert sent.json()["eventType"] == "webhook.test"
+        await asyncio.to_thread(receiver.wait_for, 2)
+        for _ in range(50):
+            log = (await caller.http.get(f"{path}/deliveries", headers=caller.headers())).json()
+            if log and log[0]["status"] == "succeeded":
+                break
+            await asyncio.sleep(0.1)
+        [entry] = log
+        assert entry["status"] == "succeeded"
+        assert [a["statusCode"] for a in entry["attempts"]] == [500, 200]
+        assert all(a["latencyMs"] >= 0 and a["attemptedAt"] for a in entry["attempts"])
+        again = await caller.http.post(
+            f"{path}/deliveries/{entry['id']}/redeliver", headers=caller.headers()
+        )
+        assert again.status_code == 202 and again.json()["status"] == "pending"
+        requests = await asyncio.to_thread(receiver.wait_for, 3)
+        foreign = await other_caller.http.get(f"{path}/deliveries", headers=other_caller.headers())
+        assert foreign.status_code == 404
+    ids = {{k.lower(): v for k, v in r.headers.items()}["webhook-id"] for r in requests}
+    assert ids == {entry["eventId"]}
+    first = {k.lower(): v for k, v in requests[0].headers.items()}
+    assert first["z-event-type"] == "webhook.test.event"
+    Webhook(subscription["secret"]).verify(requests[-1].body, requests[-1].headers)

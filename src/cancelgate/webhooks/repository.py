@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cancelgate.webhooks.models import WebhookSubscription
+from cancelgate.events.models import Event
+from cancelgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 
 async def subscription_for_tenant(
@@ -24,5 +25,29 @@ async def subscriptions_of(session: AsyncSession, tenant_id: int) -> list[Webhoo
         select(WebhookSubscription)
         .where(WebhookSubscription.tenant_id == tenant_id)
         .order_by(WebhookSubscription.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def deliveries_of(
+    session: AsyncSession, subscription_id: int, limit: int
+) -> list[tuple[WebhookDelivery, str]]:
+    """The subscription's latest deliveries with their event types, newest first."""
+    stmt = (
+        select(WebhookDelivery, Event.type)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.subscription_id == subscription_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in await session.execute(stmt)]
+
+
+async def attempts_of(session: AsyncSession, delivery_ids: list[int]) -> list[WebhookAttempt]:
+    """The attempts of these deliveries, oldest first."""
+    stmt = (
+        select(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id.in_(delivery_ids))
+        .order_by(WebhookAttempt.id)
     )
     return list((await session.execute(stmt)).scalars())

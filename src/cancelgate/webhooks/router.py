@@ -13,7 +13,8 @@ from cancelgate.connect.formats import instant
 from cancelgate.connect.openapi import json_body
 from cancelgate.connect.paths import path_id
 from cancelgate.connect.versions import WEBHOOK_VERSIONS, api_version
-from cancelgate.webhooks import subscriptions
+from cancelgate.webhooks import deliveries, subscriptions
+from cancelgate.webhooks.deliveries import DeliveryView
 from cancelgate.webhooks.models import WebhookSubscription
 from cancelgate.webhooks.schemas import (
     CREATE_OBJECT,
@@ -44,6 +45,28 @@ def subscription_resource(
     if secret is not None:
         body["secret"] = secret
     return body
+
+
+def delivery_resource(view: DeliveryView) -> dict[str, Any]:
+    """A delivery with every attempt (time, status code, latency, error)."""
+    d = view.delivery
+    return {
+        "id": d.id,
+        "eventId": str(d.event_id),
+        "eventType": view.event_type,
+        "status": d.status,
+        "nextAttemptAt": instant(d.next_attempt_at),
+        "createdAt": instant(d.created_at),
+        "attempts": [
+            {
+                "attemptedAt": instant(a.attempted_at),
+                "statusCode": a.status_code,
+                "latencyMs": a.latency_ms,
+                "error": a.error,
+            }
+            for a in view.attempts
+        ],
+    }
 
 
 @router.post("", status_code=201, openapi_extra=json_body(CreateSubscriptionCommand))
@@ -138,3 +161,53 @@ async def rotate_secret(
         runtime_of(request), principal=principal, subscription_id=path_id(subscription_id)
     )
     return JSONResponse(subscription_resource(rotated.subscription, rotated.secret))
+
+
+@router.post("/{subscription_id}/test", status_code=202)
+async def send_test_event(
+    subscription_id: str,
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """202 with the delivery of a `webhook.test` event to this subscription."""
+    sid = path_id(subscription_id)
+    view = await deliveries.send_test_event(
+        runtime_of(request), principal=principal, subscription_id=sid
+    )
+    headers = {"Location": f"{PREFIX}/{sid}/deliveries"}
+    return JSONResponse(delivery_resource(view), status_code=202, headers=headers)
+
+
+@router.get("/{subscription_id}/deliveries")
+async def list_deliveries(
+    subscription_id: str,
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """The latest 100 deliveries, newest first, each with its attempts."""
+    views = await deliveries.delivery_log(
+        runtime_of(request), principal=principal, subscription_id=path_id(subscription_id)
+    )
+    return JSONResponse([delivery_resource(v) for v in views])
+
+
+@router.post("/{subscription_id}/deliveries/{delivery_id}/redeliver", status_code=202)
+async def redeliver(
+    subscription_id: str,
+    delivery_id: str,
+    request: Request,
+    principal: Principal = Depends(connect_principal),
+    _version: int = Depends(version),
+) -> Response:
+    """202: the delivery is sent again (same webhook-id); 422 if the subscription is disabled."""
+    sid = path_id(subscription_id)
+    view = await deliveries.redeliver(
+        runtime_of(request),
+        principal=principal,
+        subscription_id=sid,
+        delivery_id=path_id(delivery_id),
+    )
+    headers = {"Location": f"{PREFIX}/{sid}/deliveries"}
+    return JSONResponse(delivery_resource(view), status_code=202, headers=headers)
