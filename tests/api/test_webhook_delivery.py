@@ -126,3 +126,16 @@ async def test_test_event_delivery_log_and_redelivery(caller: Caller, other_call
     first = {k.lower(): v for k, v in requests[0].headers.items()}
     assert first["z-event-type"] == "webhook.test.event"
     Webhook(subscription["secret"]).verify(requests[-1].body, requests[-1].headers)
+
+
+async def test_during_rotation_both_secrets_verify(caller: Caller) -> None:
+    with receiving() as receiver:
+        subscription = await subscribe(caller, receiver.url, ["appointment.cancelled"])
+        path = f"{SUBSCRIPTIONS}/{subscription['id']}"
+        rotated = (await caller.http.post(f"{path}/rotate-secret", headers=caller.headers())).json()
+        await caller.http.post(f"{path}/test", headers=caller.headers())
+        [received] = await asyncio.to_thread(receiver.wait_for, 1)
+    signatures = {k.lower(): v for k, v in received.headers.items()}["webhook-signature"].split(" ")
+    assert len(signatures) == 2
+    Webhook(rotated["secret"]).verify(received.body, received.headers)
+    Webhook(subscription["secret"]).verify(received.body, received.headers)

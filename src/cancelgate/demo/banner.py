@@ -56,6 +56,12 @@ Try it:
     -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 7'
   curl -i {base}/api/connect/services/service-cancellations/requests/{active} \\
     -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 7'
+  # webhooks: subscribe a local receiver (http and loopback are allowed in the sandbox);
+  # the answer shows the signing secret once (see the README to verify signatures)
+  curl -i -X POST {base}/api/connect/webhooks/subscriptions \\
+    -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 8' -H 'Content-Type: application/json' \\
+    -d '{{"url": "http://127.0.0.1:9000/hook", "events": ["appointment.cancelled",
+         "service.cancelled", "service.cancellation-rejected"]}}'
   # UX API (TMF646): cancel the installation appointment in CSG
   curl -i -X PATCH {base}/ecom-ux/v1/{install["businessId"]}/appointment/{install["id"]} \\
     -H 'client_id: {ux_client["client_id"]}' -H 'client_secret: {ux_client["client_secret"]}' \\
