@@ -40,14 +40,19 @@ class Receiver:
 
 
 @contextmanager
-def receiving(path: str = "/hook") -> Iterator[Receiver]:
-    """A receiver listening on a free port of 127.0.0.1 for the duration of the block."""
+def receiving(path: str = "/hook", port: int = 0, delay: float = 0.0) -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1 (a free port unless given) for the duration of the block.
+
+    `delay` makes it answer that many seconds late (a slow receiver).
+    """
     receiver = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
+            if delay:
+                time.sleep(delay)
             with receiver.lock:
                 receiver.requests.append(Received(self.path, dict(self.headers.items()), body))
                 status = receiver.answers.pop(0) if receiver.answers else 200
@@ -58,7 +63,7 @@ def receiving(path: str = "/hook") -> Iterator[Receiver]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
