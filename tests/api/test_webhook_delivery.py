@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from cancelgate.upstream.nbn import scenarios
-from cancelgate.webhooks.models import WebhookDelivery
+from cancelgate.upstream.nbn import service_scenarios as sc
+from cancelgate.webhooks.models import WebhookDelivery, WebhookSubscription
 from tests.api.checks import poll
 from tests.api.conftest import Caller
 from tests.receiver import receiving
 
 SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
 REQUEST = "/api/connect/orders/appointment-cancellations/request"
+SERVICE_REQUEST = "/api/connect/services/service-cancellations/request"
+SYDNEY = ZoneInfo("Australia/Sydney")
 
 
 async def subscribe(caller: Caller, url: str, events: list[str]) -> dict[str, Any]:
@@ -139,3 +144,61 @@ async def test_during_rotation_both_secrets_verify(caller: Caller) -> None:
     assert len(signatures) == 2
     Webhook(rotated["secret"]).verify(received.body, received.headers)
     Webhook(subscription["secret"]).verify(received.body, received.headers)
+
+
+async def test_service_events_carry_the_resource(caller: Caller) -> None:
+    service = await caller.service(sc.ACTIVE)
+    with receiving() as receiver:
+        subscription = await subscribe(caller, receiver.url, ["service.cancelled"])
+        body = {
+            "serviceId": service.id,
+            "cancellationDate": datetime.now(SYDNEY).date().isoformat(),
+        }
+        response = await caller.http.post(SERVICE_REQUEST, json=body, headers=caller.headers("7"))
+        assert response.status_code == 201, response.text
+        [received] = await asyncio.to_thread(receiver.wait_for, 1)
+    payload = Webhook(subscription["secret"]).verify(received.body, received.headers)
+    assert (payload["serviceId"], payload["status"], payload["cancelled"]) == (
+        service.id, "COMPLETED", True,
+    )  # fmt: skip
+    headers = {k.lower(): v for k, v in received.headers.items()}
+    assert headers["z-event-type"] == "service.cancelled.event"
+    assert headers["z-notification-model"] == "service"
+
+
+async def test_private_targets_are_refused_at_delivery_time_too(caller: Caller) -> None:
+    subscription = await subscribe(caller, "http://127.0.0.1:9/hook", ["appointment.cancelled"])
+    async with caller.db() as session:
+        row = await session.get(WebhookSubscription, subscription["id"])
+        assert row is not None
+        row.url = "http://10.1.2.3/hook"  # as if its DNS had changed since it was made
+        await session.commit()
+    path = f"{SUBSCRIPTIONS}/{subscription['id']}"
+    assert (await caller.http.post(f"{path}/test", headers=caller.headers())).status_code == 202
+    for _ in range(50):
+        [entry] = (await caller.http.get(f"{path}/deliveries", headers=caller.headers())).json()
+        if entry["attempts"]:
+            break
+        await asyncio.sleep(0.1)
+    attempt = entry["attempts"][0]
+    assert attempt["statusCode"] is None and attempt["error"].startswith("refused:")
+
+
+async def test_five_days_of_failure_disable_the_subscription(caller: Caller) -> None:
+    subscription = await subscribe(caller, "http://127.0.0.1:9/hook", ["appointment.cancelled"])
+    async with caller.db() as session:
+        row = await session.get(WebhookSubscription, subscription["id"])
+        assert row is not None
+        row.failing_since = datetime.now(SYDNEY) - timedelta(days=5, minutes=1)
+        await session.commit()
+    path = f"{SUBSCRIPTIONS}/{subscription['id']}"
+    assert (await caller.http.post(f"{path}/test", headers=caller.headers())).status_code == 202
+    for _ in range(50):
+        shown = (await caller.http.get(path, headers=caller.headers())).json()
+        if not shown["enabled"]:
+            break
+        await asyncio.sleep(0.1)
+    assert shown["enabled"] is False
+    assert shown["disabledReason"].startswith("Deliveries have failed without a break since")
+    [entry] = (await caller.http.get(f"{path}/deliveries", headers=caller.headers())).json()
+    assert entry["status"] == "failed" and entry["attempts"][0]["error"]
