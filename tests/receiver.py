@@ -15,7 +15,7 @@ class Received:
     """One request the receiver got."""
 
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
     body: bytes
 
 
@@ -54,7 +54,9 @@ def receiving(path: str = "/hook", port: int = 0, delay: float = 0.0) -> Iterato
             if delay:
                 time.sleep(delay)
             with receiver.lock:
-                receiver.requests.append(Received(self.path, dict(self.headers.items()), body))
+                receiver.requests.append(
+                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 status = receiver.answers.pop(0) if receiver.answers else 200
             self.send_response(status)
             self.send_header("Content-Length", "0")

@@ -168,12 +168,11 @@ def channel_clients_create(
     """Create a UX API channel client and print its client_id and client_secret (shown once)."""
     from cancelgate.auth.keys import load_instance_keys
     from cancelgate.db.engine import make_engine, make_sessionmaker
-    from cancelgate.settings import business_units as configured_units
     from cancelgate.ux.clients import create_channel_client, parse_business_units
 
     settings = _settings(data_dir)
     try:
-        units = parse_business_units(business_units, configured_units(settings))
+        units = parse_business_units(business_units, settings.ux_business_units)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 

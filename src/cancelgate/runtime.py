@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import procrastinate
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -37,11 +38,14 @@ class Runtime:
     clock: Clock
     zone: ZoneInfo
     csg: CsgPort
+    # One pool for every webhook attempt of this process (no redirects: the URL was checked).
+    webhook_http: httpx.AsyncClient
 
     async def close(self) -> None:
         """Release connections and clients."""
         await self.nbn.close()
         await self.csg.close()
+        await self.webhook_http.aclose()
         await self.jobs.close_async()
         await self.jobs_pool.close()
         await self.engine.dispose()
@@ -59,6 +63,20 @@ async def open_runtime(settings: Settings, data_dir: Path | None = None) -> Runt
     clock = Clock(timedelta(seconds=settings.clock_offset_seconds))
     zone = ZoneInfo(settings.business_timezone)
     csg = make_csg_port(settings, sessions)
+    webhook_http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.webhook_timeout_seconds), follow_redirects=False
+    )
     return Runtime(
-        settings, url, engine, sessions, keys, nbn, jobs_app, jobs_pool, clock, zone, csg
+        settings,
+        url,
+        engine,
+        sessions,
+        keys,
+        nbn,
+        jobs_app,
+        jobs_pool,
+        clock,
+        zone,
+        csg,
+        webhook_http,
     )

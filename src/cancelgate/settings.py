@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from cancelgate.webhooks.policy import parse_schedule
 
 
 class Settings(BaseSettings):
@@ -50,14 +52,18 @@ class Settings(BaseSettings):
     # The whole CSG call, whatever the adapter: past it the UX API answers 500.
     csg_timeout_seconds: float = 10.0
     sim_csg_slow_seconds: float = 20.0
-    # Business units the UX API serves (2-letter ISO 3166 codes, comma-separated).
-    ux_business_units: str = "TT,BB,JM,PA,PR"
+    # Business units the UX API serves (2-letter ISO 3166 codes; comma-separated in the env).
+    ux_business_units: Annotated[frozenset[str], NoDecode] = frozenset(
+        {"TT", "BB", "JM", "PA", "PR"}
+    )
 
     # Allow http and loopback webhook URLs (demo and tests); never private ranges.
     webhook_allow_insecure: bool = False
     webhook_timeout_seconds: float = 15.0
-    # Waits before each retry (seconds, comma-separated), each with full jitter.
-    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    # Waits before each retry (seconds; comma-separated in the env), each with full jitter.
+    webhook_retry_schedule: Annotated[tuple[float, ...], NoDecode] = (
+        5, 300, 1800, 7200, 18000, 36000, 36000,
+    )  # fmt: skip
     # A subscription whose deliveries have failed for this long is disabled.
     webhook_disable_after_seconds: float = 5 * 24 * 3600
 
@@ -69,13 +75,22 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = 5.0
     stalled_after_seconds: float = 20.0
 
+    @field_validator("ux_business_units", mode="before")
+    @classmethod
+    def _business_units(cls, value: object) -> object:
+        """Parsed once, here: `TT,bb` → {"TT", "BB"}."""
+        if isinstance(value, str):
+            return frozenset(u.strip().upper() for u in value.split(",") if u.strip())
+        return value
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _retry_schedule(cls, value: object) -> object:
+        """Parsed once, here: `5,300` → (5.0, 300.0)."""
+        return tuple(parse_schedule(value)) if isinstance(value, str) else value
+
     log_level: str = "INFO"
     log_json: bool = True
-
-
-def business_units(settings: Settings) -> frozenset[str]:
-    """The configured UX business units, upper-cased."""
-    return frozenset(u.strip().upper() for u in settings.ux_business_units.split(",") if u.strip())
 
 
 @lru_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +34,18 @@ async def subscribe(caller: Caller, url: str, events: list[str]) -> dict[str, An
     return body
 
 
+async def eventually(
+    caller: Caller, path: str, done: Callable[[Any], bool], tries: int = 50
+) -> Any:
+    """GET path until done(body) (bounded: `tries` times 0.1 s); the last body either way."""
+    for _ in range(tries):
+        body = (await caller.http.get(path, headers=caller.headers())).json()
+        if done(body):
+            break
+        await asyncio.sleep(0.1)
+    return body
+
+
 async def cancel_booked(caller: Caller) -> int:
     appointment = await caller.appointment(scenarios.BOOKED)
     response = await caller.http.post(
@@ -59,7 +72,7 @@ async def test_appointment_cancelled_is_signed_and_verifies(
         "timezoneOffset", "priorityAssist", "eSla", "demandType", "contact", "customerRef",
         "cancelledOn", "serviceId",
     ]  # fmt: skip
-    headers = {k.lower(): v for k, v in received.headers.items()}
+    headers = received.headers
     assert headers["z-event-type"] == "appointment.cancelled.event"
     assert headers["z-notification-type"] == "appointment.cancelled.notification"
     assert headers["z-notification-model"] == "appointment"
@@ -73,7 +86,7 @@ async def test_failures_are_retried_with_the_same_webhook_id(caller: Caller) -> 
         subscription = await subscribe(caller, receiver.url, ["appointment.cancelled"])
         await cancel_booked(caller)
         requests = await asyncio.to_thread(receiver.wait_for, 3)
-    ids = {{k.lower(): v for k, v in r.headers.items()}["webhook-id"] for r in requests}
+    ids = {r.headers["webhook-id"] for r in requests}
     assert len(ids) == 1
     Webhook(subscription["secret"]).verify(requests[-1].body, requests[-1].headers)
     async with caller.db() as session:
@@ -92,11 +105,7 @@ async def test_gone_disables_the_subscription(caller: Caller) -> None:
         await cancel_booked(caller)
         await asyncio.to_thread(receiver.wait_for, 1)
         path = f"{SUBSCRIPTIONS}/{subscription['id']}"
-        for _ in range(50):
-            shown = (await caller.http.get(path, headers=caller.headers())).json()
-            if not shown["enabled"]:
-                break
-            await asyncio.sleep(0.1)
+        shown = await eventually(caller, path, lambda body: not body["enabled"])
     assert shown["enabled"] is False
     assert "410" in shown["disabledReason"]
 
@@ -110,11 +119,9 @@ async def test_test_event_delivery_log_and_redelivery(caller: Caller, other_call
         assert sent.status_code == 202, sent.text
         assert sent.json()["eventType"] == "webhook.test"
         await asyncio.to_thread(receiver.wait_for, 2)
-        for _ in range(50):
-            log = (await caller.http.get(f"{path}/deliveries", headers=caller.headers())).json()
-            if log and log[0]["status"] == "succeeded":
-                break
-            await asyncio.sleep(0.1)
+        log = await eventually(
+            caller, f"{path}/deliveries", lambda body: body and body[0]["status"] == "succeeded"
+        )
         [entry] = log
         assert entry["status"] == "succeeded"
         assert [a["statusCode"] for a in entry["attempts"]] == [500, 200]
@@ -126,9 +133,9 @@ async def test_test_event_delivery_log_and_redelivery(caller: Caller, other_call
         requests = await asyncio.to_thread(receiver.wait_for, 3)
         foreign = await other_caller.http.get(f"{path}/deliveries", headers=other_caller.headers())
         assert foreign.status_code == 404
-    ids = {{k.lower(): v for k, v in r.headers.items()}["webhook-id"] for r in requests}
+    ids = {r.headers["webhook-id"] for r in requests}
     assert ids == {entry["eventId"]}
-    first = {k.lower(): v for k, v in requests[0].headers.items()}
+    first = requests[0].headers
     assert first["z-event-type"] == "webhook.test.event"
     Webhook(subscription["secret"]).verify(requests[-1].body, requests[-1].headers)
 
@@ -140,7 +147,7 @@ async def test_during_rotation_both_secrets_verify(caller: Caller) -> None:
         rotated = (await caller.http.post(f"{path}/rotate-secret", headers=caller.headers())).json()
         await caller.http.post(f"{path}/test", headers=caller.headers())
         [received] = await asyncio.to_thread(receiver.wait_for, 1)
-    signatures = {k.lower(): v for k, v in received.headers.items()}["webhook-signature"].split(" ")
+    signatures = received.headers["webhook-signature"].split(" ")
     assert len(signatures) == 2
     Webhook(rotated["secret"]).verify(received.body, received.headers)
     Webhook(subscription["secret"]).verify(received.body, received.headers)
@@ -161,7 +168,7 @@ async def test_service_events_carry_the_resource(caller: Caller) -> None:
     assert (payload["serviceId"], payload["status"], payload["cancelled"]) == (
         service.id, "COMPLETED", True,
     )  # fmt: skip
-    headers = {k.lower(): v for k, v in received.headers.items()}
+    headers = received.headers
     assert headers["z-event-type"] == "service.cancelled.event"
     assert headers["z-notification-model"] == "service"
 
@@ -175,11 +182,7 @@ async def test_private_targets_are_refused_at_delivery_time_too(caller: Caller) 
         await session.commit()
     path = f"{SUBSCRIPTIONS}/{subscription['id']}"
     assert (await caller.http.post(f"{path}/test", headers=caller.headers())).status_code == 202
-    for _ in range(50):
-        [entry] = (await caller.http.get(f"{path}/deliveries", headers=caller.headers())).json()
-        if entry["attempts"]:
-            break
-        await asyncio.sleep(0.1)
+    [entry] = await eventually(caller, f"{path}/deliveries", lambda body: body[0]["attempts"])
     attempt = entry["attempts"][0]
     assert attempt["statusCode"] is None and attempt["error"].startswith("refused:")
 
@@ -193,11 +196,7 @@ async def test_five_days_of_failure_disable_the_subscription(caller: Caller) -> 
         await session.commit()
     path = f"{SUBSCRIPTIONS}/{subscription['id']}"
     assert (await caller.http.post(f"{path}/test", headers=caller.headers())).status_code == 202
-    for _ in range(50):
-        shown = (await caller.http.get(path, headers=caller.headers())).json()
-        if not shown["enabled"]:
-            break
-        await asyncio.sleep(0.1)
+    shown = await eventually(caller, path, lambda body: not body["enabled"])
     assert shown["enabled"] is False
     assert shown["disabledReason"].startswith("Deliveries have failed without a break since")
     [entry] = (await caller.http.get(f"{path}/deliveries", headers=caller.headers())).json()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -18,15 +17,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from cancelgate.auth.clients import create_client
-from cancelgate.auth.keys import load_instance_keys
-from cancelgate.auth.repository import client_by_client_id
-from cancelgate.db.engine import make_engine, make_sessionmaker
-from cancelgate.demo.fixtures import create_appointment
 from cancelgate.upstream.csg import scenarios as csg_scenarios
 from cancelgate.upstream.nbn import scenarios, service_scenarios
 from tests.api.test_ux_cancel import INSTALLATION_BODY
-from tests.e2e.seeding import seed_services
+from tests.e2e.seeding import seed, seed_services
 from tests.support import (
     CANCELGATE,
     VERSION_8,
@@ -46,31 +40,6 @@ def sydney_today() -> date:
 
 
 pytestmark = pytest.mark.e2e
-
-
-def seed(database_url: str, scenario: str, count: int) -> tuple[str, str, list[int]]:
-    """A tenant with a client and `count` appointments of a scenario; (id, secret, ids)."""
-
-    async def main() -> tuple[str, str, list[int]]:
-        engine = make_engine(database_url, pool_size=1)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                keys = await load_instance_keys(session)
-                client = await create_client(session, keys.pepper, tenant=f"e2e-{time.time_ns()}")
-                row = await client_by_client_id(session, client.client_id)
-                assert row is not None
-                ids = []
-                for _ in range(count):
-                    appointment = await create_appointment(
-                        session, tenant_id=row.tenant_id, scenario=scenario
-                    )
-                    ids.append(appointment.id)
-                await session.commit()
-            return client.client_id, client.client_secret, ids
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
 
 
 def nbn_effective_cancellations(sim_url: str) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -13,36 +12,14 @@ import httpx
 import psycopg
 import pytest
 
-from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.db.urls import libpq_url
-from cancelgate.demo.ux_fixtures import create_ux_appointment
 from cancelgate.upstream.csg import scenarios as csg
 from tests.api.test_ux_cancel import INSTALLATION_BODY
+from tests.e2e.seeding import seed_ux
 from tests.e2e.test_processes import api_and_simulator
 from tests.support import CANCELGATE
 
 pytestmark = pytest.mark.e2e
-
-
-def seed_ux(database_url: str, kinds: list[str]) -> list[str]:
-    """One PR appointment per scenario; their ids."""
-
-    async def main() -> list[str]:
-        engine = make_engine(database_url, pool_size=1)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                ids = [
-                    (
-                        await create_ux_appointment(session, business_id="PR", scenario=k)
-                    ).appointment_id
-                    for k in kinds
-                ]
-                await session.commit()
-            return ids
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
 
 
 def csg_correlation(database_url: str, appointment_id: str) -> str | None:

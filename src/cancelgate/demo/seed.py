@@ -13,14 +13,13 @@ from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.auth.clients import create_client
 from cancelgate.auth.models import ApiClient
 from cancelgate.auth.principal import Principal, principal_of
-from cancelgate.auth.repository import get_or_create_tenant
+from cancelgate.auth.repository import client_by_client_id, get_or_create_tenant
 from cancelgate.auth.secrets import hash_secret, new_client_secret, verify_secret
 from cancelgate.demo.fixtures import create_appointment, initial_status
 from cancelgate.demo.service_fixtures import create_service, is_fresh
 from cancelgate.demo.ux_fixtures import create_ux_appointment
 from cancelgate.demo.ux_fixtures import is_fresh as ux_is_fresh
 from cancelgate.runtime import Runtime
-from cancelgate.settings import business_units
 from cancelgate.upstream.csg import scenarios as csg_scenarios
 from cancelgate.upstream.nbn import scenarios, service_scenarios
 from cancelgate.ux import repository as ux_repository
@@ -99,8 +98,8 @@ async def demo_fixture(session: AsyncSession, tenant_id: int, scenario: str) -> 
 
 
 async def _principal(session: AsyncSession, client_id: str) -> Principal:
-    stmt = select(ApiClient).where(ApiClient.client_id == client_id)
-    client = (await session.execute(stmt)).scalar_one()
+    client = await client_by_client_id(session, client_id)
+    assert client is not None  # demo_client just created or found it
     return principal_of(client)
 
 
@@ -129,7 +128,7 @@ async def demo_channel_client(
     secret = str(known.get("client_secret", ""))
     if client is not None and verify_secret(runtime.keys.pepper, secret, client.secret_hash):
         return {"client_id": client.client_id, "client_secret": secret}
-    units = sorted(business_units(runtime.settings))
+    units = sorted(runtime.settings.ux_business_units)
     created = await create_channel_client(
         session, runtime.keys.pepper, name="Demo channel", business_units=units
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,7 +14,7 @@ from cancelgate.clock import Clock, business_today, start_of_day
 from cancelgate.domain.services import ServiceCancellationStatus, ServiceStatus
 from cancelgate.services.models import Service, ServiceCancellation
 from cancelgate.services.scheduling import schedule_submission
-from cancelgate.services.service import GAVE_UP
+from cancelgate.services.service import GAVE_UP, new_request
 from cancelgate.upstream.nbn import service_scenarios as sc
 from cancelgate.upstream.nbn.sim_models import SimNbnService
 
@@ -44,19 +43,8 @@ def initial_state(scenario: str) -> tuple[str, str | None]:
 def _cancellation(
     service: Service, requester: Principal, status: str, day: date, now: datetime
 ) -> ServiceCancellation:
-    return ServiceCancellation(
-        tenant_id=service.tenant_id,
-        service_id=service.id,
-        status=status,
-        request_date=day,
-        requested_on=min(now, start_of_day(day, ZoneInfo("UTC")) - timedelta(days=5)),
-        requested_by_id=requester.client_pk,
-        requested_by_name=requester.display_name,
-        requested_by_email=requester.email,
-        submission=0,
-        attempts=0,
-        request_key=uuid.uuid4(),
-    )
+    requested_on = min(now, start_of_day(day, ZoneInfo("UTC")) - timedelta(days=5))
+    return new_request(service, requester, day, requested_on=requested_on, status=status)
 
 
 async def create_service(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -79,6 +79,30 @@ async def _owned_service(
     return service
 
 
+def new_request(
+    service: Service,
+    requester: Principal,
+    day: date,
+    *,
+    requested_on: datetime,
+    status: str = S.REQUESTED,
+) -> ServiceCancellation:
+    """A cancellation request of the service by this API user (not yet scheduled)."""
+    return ServiceCancellation(
+        tenant_id=service.tenant_id,
+        service_id=service.id,
+        status=status,
+        request_date=day,
+        requested_on=requested_on,
+        requested_by_id=requester.client_pk,
+        requested_by_name=requester.display_name,
+        requested_by_email=requester.email,
+        submission=0,
+        attempts=0,
+        request_key=uuid.uuid4(),
+    )
+
+
 async def request_cancellation(
     runtime: Runtime, *, principal: Principal, service_id: int, cancellation_date: date
 ) -> None:
@@ -94,19 +118,7 @@ async def request_cancellation(
             if refusal is not None:
                 raise RuleViolation([refusal])
             now = runtime.clock.now()
-            cancellation = ServiceCancellation(
-                tenant_id=principal.tenant_id,
-                service_id=service.id,
-                status=S.REQUESTED.value,
-                request_date=cancellation_date,
-                requested_on=now,
-                requested_by_id=principal.client_pk,
-                requested_by_name=principal.display_name,
-                requested_by_email=principal.email,
-                submission=0,
-                attempts=0,
-                request_key=uuid.uuid4(),
-            )
+            cancellation = new_request(service, principal, cancellation_date, requested_on=now)
             session.add(cancellation)
             await session.flush()
             at = submission_time(cancellation_date, runtime.zone, now)
@@ -123,8 +135,10 @@ async def _changeable(
     """The service's cancellation if a reschedule or abort may change it; else 404 or 422."""
     service = await _owned_service(session, principal, service_id, lock=True)
     latest = await repository.latest_cancellation(session, service.id)
-    if latest is None or change_refusal(latest.status) is not None:
-        raise RuleViolation([not_requested()])
+    refusal = change_refusal(latest.status if latest is not None else None)
+    if refusal is not None:
+        raise RuleViolation([refusal])
+    assert latest is not None  # with nothing requested, change_refusal refuses
     return latest
 
 

@@ -10,7 +10,6 @@ from starlette.responses import JSONResponse, Response
 
 from cancelgate.auth.principal import runtime_of
 from cancelgate.connect.body import is_json_content_type
-from cancelgate.settings import business_units
 from cancelgate.ux import service
 from cancelgate.ux.clients import authenticate
 from cancelgate.ux.errors import bad_request, method_not_allowed, not_implemented, unauthorized
@@ -68,7 +67,7 @@ async def cancel_appointment(business_id: str, appointment_id: str, request: Req
     if not ISO_3166_ALPHA2.fullmatch(business_id):
         raise invalid("businessId", "must be a 2-letter ISO 3166 country code")
     unit = business_id.upper()
-    if unit not in business_units(runtime.settings):
+    if unit not in runtime.settings.ux_business_units:
         raise not_implemented("PATCH", unit)
     if unit not in client.business_units:
         raise unauthorized()

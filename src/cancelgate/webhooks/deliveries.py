@@ -11,6 +11,7 @@ from cancelgate.runtime import Runtime
 from cancelgate.webhooks import repository
 from cancelgate.webhooks.models import WebhookAttempt, WebhookDelivery
 from cancelgate.webhooks.outbox import PENDING, defer_attempt, enqueue_delivery
+from cancelgate.webhooks.subscriptions import owned
 
 TEST_EVENT = "webhook.test"
 LOG_LIMIT = 100
@@ -45,11 +46,7 @@ async def delivery_log(
 ) -> list[DeliveryView]:
     """The caller's subscription's latest deliveries with every attempt."""
     async with runtime.sessions() as session:
-        found = await repository.subscription_for_tenant(
-            session, principal.tenant_id, subscription_id
-        )
-        if found is None:
-            raise NotFound(subscription_id)
+        await owned(session, principal, subscription_id)  # 404 unless it is the caller's
         rows = await repository.deliveries_of(session, subscription_id, LOG_LIMIT)
         views = {d.id: DeliveryView(d, kind) for d, kind in rows}
         for attempt in await repository.attempts_of(session, list(views)):
@@ -85,11 +82,7 @@ async def send_test_event(
 ) -> DeliveryView:
     """A `webhook.test` event delivered to this subscription only."""
     async with runtime.sessions.begin() as session:
-        found = await repository.subscription_for_tenant(
-            session, principal.tenant_id, subscription_id
-        )
-        if found is None:
-            raise NotFound(subscription_id)
+        found = await owned(session, principal, subscription_id)
         if not found.enabled:
             raise disabled(found.id)
         event = Event(

@@ -165,9 +165,7 @@ async def _record(runtime: Runtime, delivery_id: int, answer: Answer) -> None:
             )
             return
         asked = policy.retry_after_seconds(answer.status_code, answer.retry_after, now)
-        wait = policy.next_wait(
-            policy.parse_schedule(settings.webhook_retry_schedule), delivery.attempts, asked
-        )
+        wait = policy.next_wait(settings.webhook_retry_schedule, delivery.attempts, asked)
         if wait is None:
             delivery.status = FAILED
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -49,7 +50,7 @@ def retry_after_seconds(status_code: int | None, header: str | None, now: dateti
 
 
 def next_wait(
-    schedule: list[float],
+    schedule: Sequence[float],
     attempts_so_far: int,
     asked: float | None,
     rng: random.Random | None = None,

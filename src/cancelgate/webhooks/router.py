@@ -129,7 +129,7 @@ async def update_subscription(
         runtime_of(request),
         principal=principal,
         subscription_id=sid,
-        changes=command.model_dump(exclude_unset=True),
+        command=command,
         object_name=UPDATE_OBJECT,
     )
     return JSONResponse(subscription_resource(updated))

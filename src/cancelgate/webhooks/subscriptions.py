@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from cancelgate.auth.principal import Principal
 from cancelgate.domain.errors import NotFound, RuleViolation, SubError
 from cancelgate.runtime import Runtime
 from cancelgate.webhooks import repository
 from cancelgate.webhooks.models import WebhookSubscription
-from cancelgate.webhooks.schemas import EVENT_TYPES
+from cancelgate.webhooks.schemas import EVENT_TYPES, UpdateSubscriptionCommand
 from cancelgate.webhooks.signing import new_secret, seal
 from cancelgate.webhooks.targets import TargetRefused, check_url, resolve_and_check
 
@@ -23,6 +25,16 @@ class WithSecret:
 
     subscription: WebhookSubscription
     secret: str
+
+
+async def owned(
+    session: AsyncSession, principal: Principal, subscription_id: int
+) -> WebhookSubscription:
+    """The caller's subscription, or NotFound (the same answer for others' and unknown ids)."""
+    found = await repository.subscription_for_tenant(session, principal.tenant_id, subscription_id)
+    if found is None:
+        raise NotFound(subscription_id)
+    return found
 
 
 async def checked_url(runtime: Runtime, url: str, object_name: str) -> str:
@@ -87,12 +99,7 @@ async def get(
 ) -> WebhookSubscription:
     """The caller's subscription, or NotFound."""
     async with runtime.sessions() as session:
-        found = await repository.subscription_for_tenant(
-            session, principal.tenant_id, subscription_id
-        )
-    if found is None:
-        raise NotFound(subscription_id)
-    return found
+        return await owned(session, principal, subscription_id)
 
 
 async def update(
@@ -100,28 +107,24 @@ async def update(
     *,
     principal: Principal,
     subscription_id: int,
-    changes: dict[str, object],
+    command: UpdateSubscriptionCommand,
     object_name: str,
 ) -> WebhookSubscription:
     """Change url, events, description or enabled; re-enabling clears the failure record."""
-    url = changes.get("url")
-    events = changes.get("events")
-    target = await checked_url(runtime, url, object_name) if isinstance(url, str) else None
-    kinds = checked_events(events, object_name) if isinstance(events, list) else None
+    url = command.url
+    target = await checked_url(runtime, url, object_name) if url is not None else None
+    events = command.events
+    kinds = checked_events(events, object_name) if events is not None else None
     async with runtime.sessions.begin() as session:
-        found = await repository.subscription_for_tenant(
-            session, principal.tenant_id, subscription_id
-        )
-        if found is None:
-            raise NotFound(subscription_id)
+        found = await owned(session, principal, subscription_id)
         if target is not None:
             found.url = target
         if kinds is not None:
             found.events = kinds
-        if "description" in changes:
-            found.description = changes["description"]  # type: ignore[assignment]
-        enabled = changes.get("enabled")
-        if isinstance(enabled, bool) and enabled != found.enabled:
+        if "description" in command.model_fields_set:
+            found.description = command.description
+        enabled = command.enabled
+        if enabled is not None and enabled != found.enabled:
             found.enabled = enabled
             found.disabled_reason = None if enabled else "disabled by its owner"
             found.failing_since = None
@@ -133,11 +136,7 @@ async def update(
 async def delete(runtime: Runtime, *, principal: Principal, subscription_id: int) -> None:
     """Remove the subscription and its delivery log."""
     async with runtime.sessions.begin() as session:
-        found = await repository.subscription_for_tenant(
-            session, principal.tenant_id, subscription_id
-        )
-        if found is None:
-            raise NotFound(subscription_id)
+        found = await owned(session, principal, subscription_id)
         await session.delete(found)
 
 
@@ -147,11 +146,7 @@ async def rotate_secret(
     """A new secret; the old one keeps signing too for 24 hours."""
     secret = new_secret()
     async with runtime.sessions.begin() as session:
-        found = await repository.subscription_for_tenant(
-            session, principal.tenant_id, subscription_id
-        )
-        if found is None:
-            raise NotFound(subscription_id)
+        found = await owned(session, principal, subscription_id)
         found.previous_secret_sealed = found.secret_sealed
         found.previous_secret_expires_at = datetime.now(UTC) + ROTATION_GRACE
         found.secret_sealed = seal(runtime.keys.sealing_key, secret)
