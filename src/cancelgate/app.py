@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.responses import JSONResponse
 
 from cancelgate import __version__
 from cancelgate.appointments.router import router as appointments_router
@@ -16,39 +15,28 @@ from cancelgate.auth.router import router as auth_router
 from cancelgate.connect.handlers import install_connect_handlers
 from cancelgate.connect.middleware import SecurityHeadersMiddleware
 from cancelgate.db.embedded import release_embedded
-from cancelgate.demo.banner import demo_banner
-from cancelgate.demo.seed import seed_demo
+from cancelgate.health import router as health_router
 from cancelgate.jobs.context import set_current
 from cancelgate.jobs.worker import run_worker, stop_worker
 from cancelgate.runtime import open_runtime
 from cancelgate.services.router import router as services_router
 from cancelgate.services.sandbox_router import router as sandbox_router
-from cancelgate.settings import Settings
+from cancelgate.settings import Settings, get_settings
 from cancelgate.ux.middleware import CorrelationIdMiddleware
 from cancelgate.ux.router import router as ux_router
 from cancelgate.webhooks.router import router as webhooks_router
 
 
-def create_app(
-    settings: Settings,
-    *,
-    data_dir: Path | None = None,
-    worker: bool = True,
-    demo_base_url: str | None = None,
-) -> FastAPI:
-    """The API; worker=True also processes jobs here; demo_base_url seeds the sandbox."""
+def create_app(settings: Settings, *, data_dir: Path | None = None) -> FastAPI:
+    """The API; with settings.in_process_worker it also processes jobs in this process."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, data_dir)
         app.state.runtime = runtime
         set_current(runtime)
-        if demo_base_url is not None:
-            directory = data_dir or settings.data_dir
-            demo = await seed_demo(runtime, directory, demo_base_url)
-            print(demo_banner(demo, str(directory / "demo.json")), flush=True)
         worker_task = None
-        if worker:
+        if settings.in_process_worker:
             worker_task = asyncio.create_task(
                 run_worker(
                     runtime,
@@ -90,9 +78,10 @@ def create_app(
     app.include_router(webhooks_router)
     if settings.sandbox:
         app.include_router(sandbox_router)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
+    app.include_router(health_router)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app as configured by the environment: what each `serve --workers N` process runs."""
+    return create_app(get_settings())

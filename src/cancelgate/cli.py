@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -57,28 +58,73 @@ def serve(
         bool, typer.Option("--demo", help="Seed the sandbox, write demo.json.")
     ] = False,
     no_worker: Annotated[
-        bool, typer.Option("--no-worker", help="Do not process jobs in this process.")
+        bool, typer.Option("--no-worker", help="Do not process jobs in the API processes.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="API processes sharing the port.")
+    ] = 1,
 ) -> None:
-    """Serve the API (with an in-process worker unless --no-worker); migrates first."""
+    """Serve the API (with an in-process job worker unless --no-worker); migrates first."""
     from cancelgate.app import create_app
+    from cancelgate.db.embedded import release_embedded
     from cancelgate.db.migrate import upgrade
 
     settings = _settings(data_dir)
     url = _database_url(settings)
     upgrade(url)
-    # Processes started from here (uvicorn) reuse the resolved URL: one embedded server.
-    settings = settings.model_copy(update={"database_url": url})
+    overrides: dict[str, object] = {"database_url": url, "data_dir": settings.data_dir}
     if demo:
-        settings = settings.model_copy(update={"sandbox": True, "webhook_allow_insecure": True})
-    base_url = settings.public_base_url or f"http://{host}:{port}"
-    api = create_app(
-        settings,
-        data_dir=settings.data_dir,
-        worker=not no_worker,
-        demo_base_url=base_url if demo else None,
-    )
-    uvicorn.run(api, host=host, port=port, log_config=None, timeout_graceful_shutdown=30)
+        overrides |= {"sandbox": True, "webhook_allow_insecure": True}
+    if no_worker:
+        overrides["in_process_worker"] = False
+    settings = settings.model_copy(update=overrides)
+    try:
+        if demo:
+            base_url = settings.public_base_url or f"http://{host}:{port}"
+            asyncio.run(_seed_demo(settings, base_url))
+        if workers == 1:
+            api = create_app(settings)
+            uvicorn.run(api, host=host, port=port, log_config=None, timeout_graceful_shutdown=30)
+        else:
+            # Each worker process builds the app from the environment: hand it our overrides
+            # (one embedded server, started here, serves them all).
+            os.environ.update(_environment(overrides))
+            uvicorn.run(
+                "cancelgate.app:app_from_environment",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_config=None,
+                timeout_graceful_shutdown=30,
+            )
+    finally:
+        release_embedded()
+
+
+def _environment(overrides: dict[str, object]) -> dict[str, str]:
+    """Settings overrides as the environment variables that carry them to child processes."""
+    names = {"database_url": "DATABASE_URL"}
+    return {
+        names.get(key, f"CANCELGATE_{key.upper()}"): str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+        for key, value in overrides.items()
+    }
+
+
+async def _seed_demo(settings: Settings, base_url: str) -> None:
+    """Seed the sandbox once, before any API process starts, and print how to call it."""
+    from cancelgate.demo.banner import demo_banner
+    from cancelgate.demo.seed import seed_demo
+    from cancelgate.runtime import open_runtime
+
+    runtime = await open_runtime(settings)
+    try:
+        demo = await seed_demo(runtime, settings.data_dir, base_url)
+    finally:
+        await runtime.close()
+    typer.echo(demo_banner(demo, str(settings.data_dir / "demo.json")))
 
 
 @app.command()

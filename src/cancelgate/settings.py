@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     job_max_attempts: int = 8
     job_retry_base_seconds: float = 2.0
     worker_concurrency: int = 10
+    # API processes also run a job worker unless this is off (`serve --no-worker`).
+    in_process_worker: bool = True
     # How often an idle worker looks for scheduled jobs that have come due.
     worker_poll_seconds: float = 5.0
     worker_heartbeat_seconds: float = 5.0

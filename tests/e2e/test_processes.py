@@ -24,6 +24,7 @@ from tests.e2e.seeding import seed, seed_services
 from tests.support import (
     CANCELGATE,
     VERSION_8,
+    Process,
     free_port,
     poll_outcome,
     running,
@@ -53,10 +54,13 @@ class Topology:
     api: str
     sim: str
     env: dict[str, str]
+    api_process: Process
 
 
 @contextmanager
-def api_and_simulator(database_url: str, tmp_path: Path, **extra_env: str) -> Iterator[Topology]:
+def api_and_simulator(
+    database_url: str, tmp_path: Path, *, api_workers: int = 1, **extra_env: str
+) -> Iterator[Topology]:
     """`cancelgate simulator` (nbn and CSG) and `cancelgate serve --no-worker` using it."""
     api_port, sim_port = free_port(), free_port()
     api, sim = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}"
@@ -69,14 +73,14 @@ def api_and_simulator(database_url: str, tmp_path: Path, **extra_env: str) -> It
         "CANCELGATE_DATA_DIR": str(tmp_path),
         **extra_env,
     }
-    serve = ["serve", "--port", str(api_port), "--no-worker"]
+    serve = ["serve", "--port", str(api_port), "--no-worker", "--workers", str(api_workers)]
     with (
         running(
             ["simulator", "--port", str(sim_port)], env, tmp_path / "sim.log", sim + "/healthz"
         ),
-        running(serve, env, tmp_path / "api.log", api + "/healthz"),
+        running(serve, env, tmp_path / "api.log", api + "/healthz") as api_process,
     ):
-        yield Topology(api, sim, env)
+        yield Topology(api, sim, env, api_process)
 
 
 def test_api_worker_and_simulator_processes(fresh_database: str, tmp_path: Path) -> None:
@@ -225,8 +229,11 @@ def test_embedded_default_starts_migrates_and_serves(tmp_path: Path) -> None:
     assert (data_dir / "pgdata" / "PG_VERSION").exists()
 
     # Seeding again is idempotent: same clients and secrets; the used fixture is replaced.
-    with running(args, env, tmp_path / "serve2.log", base + "/healthz"):
+    # Two API processes share the one embedded server.
+    two = [*args, "--workers", "2"]
+    with running(two, env, tmp_path / "serve2.log", base + "/healthz"):
         again = json.loads((data_dir / "demo.json").read_text())
+        assert httpx.get(base + "/readyz").json()["status"] == "ready"
     assert again["clients"] == demo["clients"]
     assert again["appointments"]["complete"] == demo["appointments"]["complete"]
     assert again["appointments"]["booked"] != demo["appointments"]["booked"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -55,9 +56,15 @@ async def _ensure_keys(database_url: str) -> None:
         await engine.dispose()
 
 
+@lru_cache
+def head_revision() -> str | None:
+    """The latest migration these scripts know (read from disk once)."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 def is_current(database_url: str) -> bool:
     """True when the database is at the latest migration."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = head_revision()
     engine = create_engine(sqlalchemy_url(database_url))
     try:
         with engine.connect() as connection:

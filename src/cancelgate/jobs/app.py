@@ -29,6 +29,11 @@ async def open_jobs(database_url: str, *, max_size: int = 10) -> AsyncConnection
         check=AsyncConnectionPool.check_connection,
     )
     await pool.open(wait=True)
+    # A connector keeps a pool it was given even after closing: each opening gets a fresh one,
+    # so that a process can open the app again (serve seeds the demo first, then serves).
+    connector = procrastinate.PsycopgConnector()
+    jobs_app.connector = connector
+    jobs_app.job_manager.connector = connector
     await jobs_app.open_async(pool)
     return pool
 

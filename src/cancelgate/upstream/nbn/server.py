@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import date
 
 from fastapi import FastAPI, Header, Request
-from pydantic import BaseModel
-from starlette.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse, Response
 
 from cancelgate.db.embedded import release_embedded
 from cancelgate.db.engine import make_engine, make_sessionmaker
@@ -16,6 +17,14 @@ from cancelgate.settings import Settings
 from cancelgate.upstream.csg.factory import make_csg_simulator
 from cancelgate.upstream.csg.port import CsgCancellation, CsgCancelled, CsgUnavailable
 from cancelgate.upstream.csg.simulator import CsgSimulator
+from cancelgate.upstream.faults import (
+    MAX_FAULT_SECONDS,
+    TARGETS,
+    Fault,
+    FaultBoard,
+    FaultKind,
+    FaultMiddleware,
+)
 from cancelgate.upstream.nbn.factory import make_simulator
 from cancelgate.upstream.nbn.port import CancelAccepted, CancelOutcome, NbnUnavailable
 from cancelgate.upstream.nbn.simulator import NbnSimulator
@@ -29,6 +38,14 @@ class CsgCancellationBody(BaseModel):
     orderClass: str
     billingAccount: str | None = None
     reason: str
+
+
+class FaultBody(BaseModel):
+    """Body of PUT /sim/v1/faults/{target}."""
+
+    kind: FaultKind
+    seconds: float = Field(default=0.0, ge=0, le=MAX_FAULT_SECONDS)
+    status: int = Field(default=503, ge=400, le=599)
 
 
 class ServiceCancellationBody(BaseModel):
@@ -58,7 +75,9 @@ def create_simulator_app(settings: Settings, database_url: str) -> FastAPI:
         await engine.dispose()
         release_embedded()
 
-    app = FastAPI(title="cancelgate nbn simulator", lifespan=lifespan)
+    app = FastAPI(title="cancelgate nbn and CSG simulator", lifespan=lifespan)
+    board = FaultBoard()
+    app.add_middleware(FaultMiddleware, board=board)
 
     def sim(request: Request) -> NbnSimulator:
         simulator: NbnSimulator = request.app.state.sim
@@ -133,6 +152,26 @@ def create_simulator_app(settings: Settings, database_url: str) -> FastAPI:
     async def stats(request: Request, nbn_appointment_id: str | None = None) -> JSONResponse:
         count = await sim(request).effective_cancellations(nbn_appointment_id)
         return JSONResponse({"effectiveCancellations": count})
+
+    @app.get("/sim/v1/faults")
+    async def faults() -> JSONResponse:
+        """The faults in force and the calls each operation received."""
+        in_force = {target: asdict(fault) for target, fault in board.faults.items()}
+        return JSONResponse({"faults": in_force, "calls": dict(board.calls)})
+
+    @app.put("/sim/v1/faults/{target}", status_code=204)
+    async def put_fault(target: str, body: FaultBody) -> Response:
+        """Play a fault on one operation until it is deleted."""
+        if target not in TARGETS:
+            return JSONResponse({"message": f"unknown target; one of {TARGETS}"}, 404)
+        board.set(target, Fault(body.kind, body.seconds, body.status))
+        return Response(status_code=204)
+
+    @app.delete("/sim/v1/faults/{target}", status_code=204)
+    async def delete_fault(target: str) -> Response:
+        """Let the operation answer normally again."""
+        board.set(target, None)
+        return Response(status_code=204)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
