@@ -12,10 +12,12 @@ from fastapi import FastAPI
 from cancelgate import __version__
 from cancelgate.appointments.router import router as appointments_router
 from cancelgate.auth.router import router as auth_router
+from cancelgate.connect.body_limit import BodyLimitMiddleware
 from cancelgate.connect.handlers import install_connect_handlers
 from cancelgate.connect.middleware import SecurityHeadersMiddleware
 from cancelgate.db.embedded import release_embedded
 from cancelgate.health import router as health_router
+from cancelgate.idempotency.middleware import IdempotencyMiddleware
 from cancelgate.jobs.context import set_current
 from cancelgate.jobs.worker import run_worker, stop_worker
 from cancelgate.runtime import open_runtime
@@ -63,6 +65,9 @@ def create_app(settings: Settings, *, data_dir: Path | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
     )
+    # Innermost first: idempotency sees only bodies within the limit.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         SecurityHeadersMiddleware,
         deprecated_since=settings.deprecation_date,

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     deprecation_date: str = "2024-07-01T00:00:00Z"
     deprecation_link: str = "https://github.com/cancelgate/cancelgate#api-versions"
     retry_after_seconds: int = 2
+    # Request bodies past this size are refused with 413 (ours are well under 2 KiB).
+    max_body_bytes: int = 64 * 1024
 
     cancellation_ponr_hours: int = 48
     business_timezone: str = "Australia/Sydney"

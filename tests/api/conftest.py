@@ -21,7 +21,11 @@ from cancelgate.clock import Clock
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.demo.fixtures import create_appointment
 from cancelgate.demo.service_fixtures import create_service
+from cancelgate.demo.ux_fixtures import create_ux_appointment
 from cancelgate.services.models import Service
+from cancelgate.upstream.csg.sim_models import SimCsgAppointment
+from cancelgate.ux.clients import create_channel_client
+from cancelgate.ux.models import UxAppointment
 from tests.support import free_port, running
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -154,3 +158,53 @@ async def caller(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) -> C
 async def other_caller(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) -> Caller:
     """A second, unrelated tenant."""
     return await new_caller(http, db, keys)
+
+
+@dataclass
+class Channel:
+    """A channel client allowed some business units, talking to the server."""
+
+    client_id: str
+    client_secret: str
+    http: httpx.AsyncClient
+    db: Sessions
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "X-Correlation-ID": str(uuid.uuid4()),
+            **extra,
+        }
+
+    async def appointment(self, scenario: str, unit: str = "PR") -> UxAppointment:
+        async with self.db() as session:
+            appointment = await create_ux_appointment(session, business_id=unit, scenario=scenario)
+            await session.commit()
+            return appointment
+
+    async def patch(
+        self, unit: str, appointment_id: str, body: object, **headers: str
+    ) -> httpx.Response:
+        return await self.http.patch(
+            f"/ecom-ux/v1/{unit}/appointment/{appointment_id}",
+            json=body,
+            headers=self.headers(**headers),
+        )
+
+    async def sim(self, appointment: UxAppointment) -> SimCsgAppointment:
+        async with self.db() as session:
+            row = await session.get(
+                SimCsgAppointment, (appointment.business_id, appointment.appointment_id)
+            )
+            assert row is not None
+            return row
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def channel(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) -> Channel:
+    async with db() as session:
+        created = await create_channel_client(
+            session, keys.pepper, name="web", business_units=["JM", "PR"]
+        )
+    return Channel(created.client_id, created.client_secret, http, db)

@@ -219,9 +219,9 @@ async def test_non_integer_request_id_is_400(caller: Caller) -> None:
 
 async def test_concurrent_requests_for_one_appointment_yield_one_201(caller: Caller) -> None:
     appointment = await caller.appointment(scenarios.BOOKED_SLOW)
-    responses = await asyncio.gather(*(post_request(caller, appointment.id) for _ in range(20)))
+    responses = await asyncio.gather(*(post_request(caller, appointment.id) for _ in range(50)))
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [201] + [422] * 19
+    assert statuses == [201] + [422] * 49
     for response in responses:
         if response.status_code == 422:
             codes = [e["code"] for e in response.json()["apiSubErrors"]]

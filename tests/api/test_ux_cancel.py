@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import copy
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from sqlalchemy import select
 
-from cancelgate.auth.keys import InstanceKeys
-from cancelgate.demo.ux_fixtures import create_ux_appointment
 from cancelgate.events.models import Event
 from cancelgate.upstream.csg import scenarios as csg
-from cancelgate.upstream.csg.sim_models import SimCsgAppointment
-from cancelgate.ux.clients import create_channel_client
 from cancelgate.ux.models import UxAppointment
-from tests.api.conftest import Sessions
+from tests.api.conftest import Channel
 
 INSTALLATION_BODY: dict[str, Any] = {
     "status": "cancelled",
@@ -54,56 +48,6 @@ BAD_REQUEST = "The request is invalid or not properly formed."
 MALFORMED = (
     "Malformed request syntax, invalid request message framing, or deceptive request routing."
 )
-
-
-@dataclass
-class Channel:
-    """A channel client allowed some business units, talking to the server."""
-
-    client_id: str
-    client_secret: str
-    http: httpx.AsyncClient
-    db: Sessions
-
-    def headers(self, **extra: str) -> dict[str, str]:
-        return {
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "X-Correlation-ID": str(uuid.uuid4()),
-            **extra,
-        }
-
-    async def appointment(self, scenario: str, unit: str = "PR") -> UxAppointment:
-        async with self.db() as session:
-            appointment = await create_ux_appointment(session, business_id=unit, scenario=scenario)
-            await session.commit()
-            return appointment
-
-    async def patch(
-        self, unit: str, appointment_id: str, body: object, **headers: str
-    ) -> httpx.Response:
-        return await self.http.patch(
-            f"/ecom-ux/v1/{unit}/appointment/{appointment_id}",
-            json=body,
-            headers=self.headers(**headers),
-        )
-
-    async def sim(self, appointment: UxAppointment) -> SimCsgAppointment:
-        async with self.db() as session:
-            row = await session.get(
-                SimCsgAppointment, (appointment.business_id, appointment.appointment_id)
-            )
-            assert row is not None
-            return row
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def channel(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) -> Channel:
-    async with db() as session:
-        created = await create_channel_client(
-            session, keys.pepper, name="web", business_units=["JM", "PR"]
-        )
-    return Channel(created.client_id, created.client_secret, http, db)
 
 
 def assert_ux_error(response: httpx.Response, status: int, message: str, description: str) -> None:

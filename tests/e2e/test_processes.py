@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.upstream.csg import scenarios as csg_scenarios
 from cancelgate.upstream.nbn import scenarios, service_scenarios
@@ -264,3 +265,46 @@ def test_clients_create_prints_working_credentials(database_url: str, tmp_path: 
         env={**os.environ, **env_db}, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert bad.returncode != 0
+
+
+def test_public_base_url_pins_the_assertion_audience(database_url: str, tmp_path: Path) -> None:
+    """With CANCELGATE_PUBLIC_BASE_URL set, a Host header cannot choose the accepted `aud`."""
+    from cancelgate.auth.clients import create_client
+    from cancelgate.auth.keys import load_instance_keys
+    from tests.api.test_oauth import CLIENT_KEY, assertion, jwt_form
+    from tests.e2e.seeding import in_session
+
+    async def make(session: AsyncSession) -> str:
+        keys = await load_instance_keys(session)
+        jwks = {"keys": [CLIENT_KEY.as_dict(private=False)]}
+        created = await create_client(
+            session, keys.pepper, tenant=f"pub-{time.time_ns()}", jwks=jwks
+        )
+        return created.client_id
+
+    client_id = in_session(database_url, make)
+    public = "https://api.example.net"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"DATABASE_URL": database_url, "CANCELGATE_PUBLIC_BASE_URL": public}
+    args = ["serve", "--port", str(port), "--no-worker"]
+    with (
+        running(args, env, tmp_path / "s.log", base + "/healthz"),
+        httpx.Client(base_url=base) as http,
+    ):
+        for audience in (public + "/oauth/token", public):
+            ok = http.post("/oauth/token", data=jwt_form(assertion(client_id, audience)))
+            assert ok.status_code == 200, ok.text
+        for audience, host in (
+            ("http://elsewhere.example/oauth/token", "elsewhere.example"),
+            (base + "/oauth/token", None),
+        ):
+            headers = {"Host": host} if host else {}
+            form = jwt_form(assertion(client_id, audience))
+            refused = http.post("/oauth/token", data=form, headers=headers)
+            assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+        metadata = http.get(
+            "/.well-known/oauth-authorization-server", headers={"Host": "elsewhere.example"}
+        ).json()
+        assert metadata["issuer"] == public
+        assert metadata["token_endpoint"] == public + "/oauth/token"

@@ -10,6 +10,7 @@ from cancelgate.auth.models import ApiClient
 from cancelgate.auth.repository import client_by_pk
 from cancelgate.auth.tokens import InvalidToken, verify_access_token
 from cancelgate.connect.errors import unauthorized
+from cancelgate.json_input import single
 from cancelgate.runtime import Runtime
 
 
@@ -43,7 +44,11 @@ def runtime_of(request: Request) -> Runtime:
 
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer` header, if any."""
-    header = request.headers.get("authorization")
+    return bearer_token_of(single(request.headers.getlist("authorization")))
+
+
+def bearer_token_of(header: str | None) -> str | None:
+    """The token of an `Authorization` header value of the Bearer scheme, if any."""
     if not header:
         return None
     scheme, _, token = header.partition(" ")

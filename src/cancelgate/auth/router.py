@@ -13,19 +13,19 @@ router = APIRouter(tags=["oauth"])
 TOKEN_PATH = "/oauth/token"
 
 
-def base_urls(request: Request) -> set[str]:
-    """The URLs this server is known by: the configured public one and the one asked for."""
-    urls = {str(request.base_url).rstrip("/")}
-    configured = runtime_of(request).settings.public_base_url
-    if configured:
-        urls.add(configured.rstrip("/"))
-    return urls
-
-
 def issuer_of(request: Request) -> str:
     """The issuer identifier: the configured public URL, else the URL the caller used."""
     configured = runtime_of(request).settings.public_base_url
     return (configured or str(request.base_url)).rstrip("/")
+
+
+def accepted_audiences(request: Request) -> set[str]:
+    """What a client assertion's `aud` may name (RFC 7523): our token endpoint or issuer.
+
+    With CANCELGATE_PUBLIC_BASE_URL set, only it counts: a Host header never widens the set.
+    """
+    issuer = issuer_of(request)
+    return {issuer + TOKEN_PATH, issuer}
 
 
 @router.post(TOKEN_PATH, summary="Issue an access token (client credentials grant)")
@@ -41,7 +41,7 @@ async def token(request: Request) -> JSONResponse:
                 runtime.settings,
                 TokenRequest(form=form, authorization=request.headers.get("authorization")),
                 issuer=issuer_of(request),
-                audiences={url + TOKEN_PATH for url in base_urls(request)},
+                audiences=accepted_audiences(request),
             )
     except OAuthError as exc:
         return exc.response()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -15,6 +14,7 @@ from cancelgate.connect.errors import (
     validation_sub_error,
 )
 from cancelgate.domain.errors import SubError
+from cancelgate.json_input import NotJson, parse_json, single
 
 Command = TypeVar("Command", bound=BaseModel)
 
@@ -76,17 +76,6 @@ def _sub_error(error: Any, object_name: str, data: dict[str, Any]) -> SubError:
     return SubError(code, message, object_name, field, rejected)
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"number out of range: {text}")
-    return value
-
-
 async def read_command(
     request: Request,
     model: type[Command],
@@ -97,16 +86,14 @@ async def read_command(
 
     `context` reaches the model's validators (e.g. today's business date).
     """
-    content_type = request.headers.get("content-type")
+    content_type = single(request.headers.getlist("content-type"))
     if not is_json_content_type(content_type):
         raise unsupported_media_type(content_type)
     raw = await request.body()
     try:
-        data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = parse_json(raw)
+    except NotJson as exc:
         raise malformed_json(f"JSON parse error: {exc}") from None
-    except RecursionError:
-        raise malformed_json("JSON parse error: the document is nested too deeply") from None
     if not isinstance(data, dict):
         raise malformed_json("JSON parse error: the request body must be a JSON object")
     try:

@@ -135,3 +135,13 @@ def type_mismatch(value: str) -> ConnectError:
         "'java.lang.Integer'; nested exception is java.lang.NumberFormatException: "
         f'For input string: "{value}"',
     )
+
+
+def payload_too_large(limit: int) -> ConnectError:
+    """413 for a request body over the limit (declared or sent)."""
+    return ConnectError(
+        413,
+        CLIENT_VALIDATION,
+        "payload.too.large",
+        f"The request body exceeds the limit of {limit} bytes",
+    )

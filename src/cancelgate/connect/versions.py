@@ -49,7 +49,9 @@ def api_version(versions: Collection[int]) -> Callable[[Request], int]:
     allowed = frozenset(versions)
 
     def dependency(request: Request) -> int:
-        version = negotiate(request.headers.get(HEADER), allowed)
+        values = request.headers.getlist(HEADER)
+        # Sent twice is as unusable as not sent: the 400 shows what came.
+        version = negotiate(values[0] if len(values) == 1 else ",".join(values), allowed)
         if version in DEPRECATED_VERSIONS:
             request.scope[DEPRECATED_SCOPE_KEY] = True
         return version

@@ -4,6 +4,7 @@ from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.auth.models import ApiClient, InstanceKey, Tenant, UsedAssertion
 from cancelgate.db.base import Base
 from cancelgate.events.models import Event
+from cancelgate.idempotency.models import IdempotencyRecord
 from cancelgate.services.models import Service, ServiceCancellation
 from cancelgate.upstream.csg.sim_models import SimCsgAppointment
 from cancelgate.upstream.nbn.sim_models import (
@@ -22,6 +23,7 @@ __all__ = [
     "Base",
     "ChannelClient",
     "Event",
+    "IdempotencyRecord",
     "InstanceKey",
     "Service",
     "ServiceCancellation",

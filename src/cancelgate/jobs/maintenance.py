@@ -1,4 +1,4 @@
-"""Periodic housekeeping: retry jobs of dead workers, forget expired assertion ids."""
+"""Periodic housekeeping: retry jobs of dead workers, forget expired assertion ids and keys."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import structlog
 
 from cancelgate.auth.repository import forget_expired_assertions
+from cancelgate.idempotency.repository import forget_expired as forget_expired_keys
 from cancelgate.jobs.app import jobs_app
 from cancelgate.jobs.context import current
 
@@ -43,3 +44,13 @@ async def forget_expired_assertions_task(timestamp: int) -> None:
     async with runtime.sessions.begin() as session:
         removed = await forget_expired_assertions(session, datetime.now(UTC))
     log.info("expired_assertions_forgotten", count=removed)
+
+
+@jobs_app.periodic(cron="17 * * * *", periodic_id="idempotency")
+@jobs_app.task(name="maintenance.forget_expired_idempotency_keys", queueing_lock="forget_keys")
+async def forget_expired_idempotency_keys_task(timestamp: int) -> None:
+    """Hourly: drop Idempotency-Keys past their 24 hours."""
+    runtime = current()
+    async with runtime.sessions.begin() as session:
+        removed = await forget_expired_keys(session, datetime.now(UTC))
+    log.info("expired_idempotency_keys_forgotten", count=removed)

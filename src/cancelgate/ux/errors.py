@@ -85,3 +85,10 @@ def not_implemented(method: str, business_id: str) -> UxError:
 def internal_error() -> UxError:
     """500: CSG failed or timed out, or anything unexpected; nothing internal is revealed."""
     return UxError(500, "Internal Server Error", "The request failed due to an internal error.")
+
+
+def payload_too_large(limit: int) -> UxError:
+    """413 for a request body over the limit."""
+    return UxError(
+        413, "Payload Too Large", f"The request body exceeds the limit of {limit} bytes."
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from fastapi import APIRouter, Request
@@ -10,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from cancelgate.auth.principal import runtime_of
 from cancelgate.connect.body import is_json_content_type
+from cancelgate.json_input import NotJson, parse_json, single
 from cancelgate.ux import service
 from cancelgate.ux.clients import authenticate
 from cancelgate.ux.errors import bad_request, method_not_allowed, not_implemented, unauthorized
@@ -58,8 +58,8 @@ async def cancel_appointment(business_id: str, appointment_id: str, request: Req
         client = await authenticate(
             session,
             runtime.keys.pepper,
-            request.headers.get("client_id"),
-            request.headers.get("client_secret"),
+            single(request.headers.getlist("client_id")),
+            single(request.headers.getlist("client_secret")),
         )
     correlation = correlation_id(request.scope)
     if correlation is None:
@@ -71,11 +71,11 @@ async def cancel_appointment(business_id: str, appointment_id: str, request: Req
         raise not_implemented("PATCH", unit)
     if unit not in client.business_units:
         raise unauthorized()
-    if not is_json_content_type(request.headers.get("content-type")):
+    if not is_json_content_type(single(request.headers.getlist("content-type"))):
         raise invalid("Content-Type", "must be application/json")
     try:
-        data = json.loads(await request.body())
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        data = parse_json(await request.body())
+    except NotJson:
         raise bad_request() from None
     cancel = parse_cancel_request(data)
     appointment = await service.cancel_appointment(

@@ -23,6 +23,9 @@ def check_url(url: str, *, allow_insecure: bool) -> tuple[str, int]:
     """(host, port) of an acceptable webhook URL, or TargetRefused saying why."""
     if len(url) > MAX_URL_LENGTH:
         raise TargetRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
+    # A URL is printable ASCII (RFC 3986): anything else hides what it points at.
+    if not all("!" <= char <= "~" for char in url):
+        raise TargetRefused("the URL must be printable ASCII (percent-encode anything else)")
     try:
         parts = urlsplit(url)
         port = parts.port
