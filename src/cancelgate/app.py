@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from cancelgate import __version__
 from cancelgate.appointments.router import router as appointments_router
@@ -15,6 +17,7 @@ from cancelgate.auth.router import router as auth_router
 from cancelgate.connect.body_limit import BodyLimitMiddleware
 from cancelgate.connect.handlers import install_connect_handlers
 from cancelgate.connect.middleware import SecurityHeadersMiddleware
+from cancelgate.connect.openapi import finish_document
 from cancelgate.db.embedded import release_embedded
 from cancelgate.health import router as health_router
 from cancelgate.idempotency.middleware import IdempotencyMiddleware
@@ -84,6 +87,20 @@ def create_app(settings: Settings, *, data_dir: Path | None = None) -> FastAPI:
     if settings.sandbox:
         app.include_router(sandbox_router)
     app.include_router(health_router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = finish_document(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

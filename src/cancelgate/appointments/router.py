@@ -7,11 +7,23 @@ from starlette.responses import JSONResponse, Response
 
 from cancelgate.appointments import service
 from cancelgate.appointments.payloads import cancellation_resource
-from cancelgate.appointments.schemas import COMMAND_OBJECT, AppointmentCancellationCommand
+from cancelgate.appointments.schemas import (
+    COMMAND_OBJECT,
+    AppointmentCancellationBody,
+    AppointmentCancellationCommand,
+)
 from cancelgate.auth.principal import Principal, connect_principal, runtime_of
 from cancelgate.connect.body import read_command
 from cancelgate.connect.errors import rule_violation
-from cancelgate.connect.openapi import json_body
+from cancelgate.connect.openapi import (
+    COMMAND,
+    LOCATION,
+    READ,
+    RETRY_AFTER,
+    answer,
+    connect_errors,
+    json_body,
+)
 from cancelgate.connect.paths import path_id
 from cancelgate.connect.versions import APPOINTMENT_CANCELLATION_VERSIONS, api_version
 from cancelgate.domain.appointments import CancellationStatus, failed_in_processing
@@ -26,6 +38,8 @@ version = api_version(APPOINTMENT_CANCELLATION_VERSIONS)
     status_code=201,
     summary="Request the cancellation of a booked appointment",
     openapi_extra=json_body(AppointmentCancellationCommand),
+    responses=answer(201, "Accepted; read the outcome at Location", headers=LOCATION)
+    | connect_errors(*COMMAND, 404, 502),
 )
 async def request_cancellation(
     request: Request,
@@ -40,7 +54,13 @@ async def request_cancellation(
     return Response(status_code=201, headers={"Location": f"{PREFIX}/requests/{cancellation_id}"})
 
 
-@router.get("/requests/{request_id}", summary="The outcome of an appointment cancellation request")
+@router.get(
+    "/requests/{request_id}",
+    summary="The outcome of an appointment cancellation request",
+    responses=answer(200, "Cancelled", AppointmentCancellationBody)
+    | answer(202, "Still being processed; poll again", headers=RETRY_AFTER)
+    | connect_errors(*READ, 422),
+)
 async def get_outcome(
     request_id: str,
     request: Request,

@@ -16,3 +16,13 @@ class AppointmentCancellationCommand(BaseModel):
 
 
 COMMAND_OBJECT = "connectAppointmentCancellationRequestCommand"
+
+
+class AppointmentCancellationBody(BaseModel):
+    """The appointment-cancellation resource (200 of GET …/requests/{id})."""
+
+    id: int
+    appointmentId: int
+    nbnAppointmentId: str
+    cancelledOn: str | None
+    requestedOn: str

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 
 from cancelgate.auth.models import ApiClient
@@ -57,7 +59,13 @@ def bearer_token_of(header: str | None) -> str | None:
     return token.strip()
 
 
-async def connect_principal(request: Request) -> Principal:
+# Documents the bearer scheme in OpenAPI; the token is read below (the 401 is ours).
+BEARER = HTTPBearer(auto_error=False, bearerFormat="JWT", description="Token from /oauth/token")
+
+
+async def connect_principal(
+    request: Request, _declared: HTTPAuthorizationCredentials | None = Depends(BEARER)
+) -> Principal:
     """The caller of a Connect endpoint, or 401 in the Connect format."""
     token = bearer_token(request)
     if token is None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
 from cancelgate.auth.oauth_errors import NO_STORE, OAuthError
 from cancelgate.auth.principal import runtime_of
 from cancelgate.auth.token_endpoint import TokenRequest, grant_client_credentials, parse_form
+from cancelgate.connect.openapi import OAuthErrorBody
 
 router = APIRouter(tags=["oauth"])
 TOKEN_PATH = "/oauth/token"
@@ -28,7 +32,53 @@ def accepted_audiences(request: Request) -> set[str]:
     return {issuer + TOKEN_PATH, issuer}
 
 
-@router.post(TOKEN_PATH, summary="Issue an access token (client credentials grant)")
+class TokenBody(BaseModel):
+    """RFC 6749 §5.1 access token response."""
+
+    access_token: str
+    token_type: str = Field(examples=["Bearer"])
+    expires_in: int
+
+
+OAUTH_ERRORS = {
+    400: "invalid_request, unsupported_grant_type",
+    401: "invalid_client: unknown client, wrong secret, bad or replayed assertion",
+    413: "Request body over the size limit",
+}
+
+TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": TokenBody, "description": "An access token"}
+}
+TOKEN_RESPONSES.update(
+    {status: {"model": OAuthErrorBody, "description": d} for status, d in OAUTH_ERRORS.items()}
+)
+
+
+@router.post(
+    TOKEN_PATH,
+    summary="Issue an access token (client credentials grant)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["grant_type"],
+                        "properties": {
+                            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                            "client_id": {"type": "string"},
+                            "client_secret": {"type": "string"},
+                            "client_assertion_type": {"type": "string"},
+                            "client_assertion": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+    responses=TOKEN_RESPONSES,
+)
 async def token(request: Request) -> JSONResponse:
     """RFC 6749 §4.4 with client_secret_basic, client_secret_post or private_key_jwt."""
     runtime = runtime_of(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
+from fastapi import Header
 from starlette.requests import Request
 
 from cancelgate.connect.errors import CLIENT_VALIDATION, ConnectError
@@ -47,8 +48,15 @@ def negotiate(raw: str | None, versions: Collection[int]) -> int:
 def api_version(versions: Collection[int]) -> Callable[[Request], int]:
     """A FastAPI dependency that accepts only the given versions of an endpoint."""
     allowed = frozenset(versions)
+    # Declared so that the OpenAPI document shows it; read below as sent (the 400 is ours).
+    documented = Header(
+        default=None,
+        alias=HEADER,
+        description="Version of the endpoint's contract",
+        json_schema_extra={"enum": [str(v) for v in sorted(allowed)]},
+    )
 
-    def dependency(request: Request) -> int:
+    def dependency(request: Request, _declared: str | None = documented) -> int:
         values = request.headers.getlist(HEADER)
         # Sent twice is as unusable as not sent: the 400 shows what came.
         version = negotiate(values[0] if len(values) == 1 else ",".join(values), allowed)

@@ -11,7 +11,15 @@ from cancelgate.auth.principal import Principal, connect_principal, runtime_of
 from cancelgate.clock import business_today
 from cancelgate.connect.body import read_command
 from cancelgate.connect.errors import rule_violation
-from cancelgate.connect.openapi import json_body
+from cancelgate.connect.openapi import (
+    COMMAND,
+    LOCATION,
+    READ,
+    RETRY_AFTER,
+    answer,
+    connect_errors,
+    json_body,
+)
 from cancelgate.connect.paths import path_id
 from cancelgate.connect.versions import (
     SERVICE_CANCELLATION_VERSIONS,
@@ -28,6 +36,8 @@ from cancelgate.services.schemas import (
     TODAY,
     AbortServiceCancellationCommand,
     RescheduleServiceCancellationCommand,
+    ServiceBody,
+    ServiceCancellationBody,
     ServiceCancellationRequestCommand,
 )
 
@@ -59,6 +69,8 @@ async def read_dated_command(
     status_code=201,
     summary="Request the cancellation of a service on a date",
     openapi_extra=json_body(ServiceCancellationRequestCommand),
+    responses=answer(201, "Requested; read the outcome at Location", headers=LOCATION)
+    | connect_errors(*COMMAND, 404),
 )
 async def request_cancellation(
     request: Request,
@@ -80,6 +92,8 @@ async def request_cancellation(
     status_code=204,
     summary="Move a requested (or in-error) service cancellation to another date",
     openapi_extra=json_body(RescheduleServiceCancellationCommand),
+    responses=answer(204, "Rescheduled; read the outcome at Location", headers=LOCATION)
+    | connect_errors(*COMMAND, 404),
 )
 async def reschedule_cancellation(
     request: Request,
@@ -101,6 +115,8 @@ async def reschedule_cancellation(
     status_code=204,
     summary="Abort a requested (or in-error) service cancellation",
     openapi_extra=json_body(AbortServiceCancellationCommand),
+    responses=answer(204, "Aborted; read the outcome at Location", headers=LOCATION)
+    | connect_errors(*COMMAND, 404),
 )
 async def abort_cancellation(
     request: Request,
@@ -118,6 +134,9 @@ async def abort_cancellation(
 @router.get(
     f"{PREFIX}/requests/{{service_id}}",
     summary="The service-cancellation resource of a service (the outcome of the last command)",
+    responses=answer(200, "The service-cancellation resource", ServiceCancellationBody)
+    | answer(202, "Being submitted to the nbn; poll again", headers=RETRY_AFTER)
+    | connect_errors(*READ, 422),
 )
 async def get_outcome(
     service_id: str,
@@ -141,6 +160,7 @@ async def get_outcome(
 @router.get(
     f"{SERVICES}/{{service_id}}",
     summary="A service, its eligibility and its latest cancellation request (versions 1..8)",
+    responses=answer(200, "The service", ServiceBody) | connect_errors(*READ),
 )
 async def get_service(
     service_id: str,

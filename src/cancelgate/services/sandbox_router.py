@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from cancelgate.auth.principal import Principal, connect_principal, runtime_of
+from cancelgate.connect.openapi import LOCATION, answer, connect_errors
 from cancelgate.connect.paths import path_id
 from cancelgate.connect.versions import SERVICE_CANCELLATION_VERSIONS, api_version
 from cancelgate.services import service
@@ -19,6 +20,8 @@ version = api_version(SERVICE_CANCELLATION_VERSIONS)
     "/api/connect/sandbox/service-cancellations/requests/{service_id}/submit",
     status_code=204,
     summary="Sandbox: submit a REQUESTED service cancellation to the nbn now, not on its date",
+    responses=answer(204, "Submitted now; read the outcome at Location", headers=LOCATION)
+    | connect_errors(400, 401, 404, 409, 422),
 )
 async def submit_now(
     service_id: str,

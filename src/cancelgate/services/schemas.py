@@ -65,3 +65,36 @@ class AbortServiceCancellationCommand(BaseModel):
 REQUEST_OBJECT = "connectServiceCancellationRequestCommand"
 RESCHEDULE_OBJECT = "connectRescheduleServiceCancellationRequestCommand"
 ABORT_OBJECT = "connectAbortServiceCancellationRequestCommand"
+
+
+class ServiceCancellationBody(BaseModel):
+    """The service-cancellation resource (every field null before any request)."""
+
+    serviceId: int
+    status: str | None
+    requestDate: str | None
+    requestedOn: str | None
+    requestedById: str | None
+    requestedByName: str | None
+    requestedByEmail: str | None
+    errorDetail: str | None
+    cancelledOn: str | None
+    abortedOn: str | None
+    abortedById: str | None
+    abortedByName: str | None
+    abortedByEmail: str | None
+    canRequestCancellation: bool
+    canAbortCancellation: bool
+    canRescheduleCancellation: bool
+    cancelled: bool
+
+
+class ServiceBody(BaseModel):
+    """A service with its latest cancellation (200 of GET /api/connect/services/{id})."""
+
+    id: int
+    nbnServiceId: str
+    status: str
+    eligibleForCancellation: bool
+    cancelledOn: str | None
+    serviceCancellation: ServiceCancellationBody

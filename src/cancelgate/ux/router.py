@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
 from cancelgate.auth.principal import runtime_of
 from cancelgate.connect.body import is_json_content_type
+from cancelgate.connect.openapi import answer, ux_errors
 from cancelgate.json_input import NotJson, parse_json, single
 from cancelgate.ux import service
 from cancelgate.ux.clients import authenticate
@@ -19,6 +21,14 @@ from cancelgate.ux.requests import invalid, parse_cancel_request
 PATH = "/ecom-ux/v1/{business_id}/appointment/{appointment_id}"
 ISO_3166_ALPHA2 = re.compile(r"[A-Za-z]{2}")
 router = APIRouter(tags=["UX API (TMF646)"])
+
+
+class UxCancelledBody(BaseModel):
+    """200 of the PATCH."""
+
+    id: str
+    status: str = Field(examples=["cancelled"])
+
 
 PATCH_BODY = {
     "requestBody": {
@@ -44,13 +54,25 @@ PATCH_BODY = {
         },
     },
     "parameters": [
-        {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
-        for h in ("client_id", "client_secret", "X-Correlation-ID")
+        {
+            "name": "X-Correlation-ID",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+        }
     ],
+    # Both headers together (one requirement naming both schemes).
+    "security": [{"clientId": [], "clientSecret": []}],
 }
 
 
-@router.patch(PATH, summary="Cancel an appointment in CSG", openapi_extra=PATCH_BODY)
+@router.patch(
+    PATH,
+    summary="Cancel an appointment in CSG",
+    openapi_extra=PATCH_BODY,
+    responses=answer(200, "Cancelled in CSG", UxCancelledBody)
+    | ux_errors(400, 401, 404, 413, 500, 501),
+)
 async def cancel_appointment(business_id: str, appointment_id: str, request: Request) -> Response:
     """200 `{"id", "status": "cancelled"}`; 400, 401, 404, 500, 501 in the UX envelope."""
     runtime = runtime_of(request)
@@ -88,7 +110,7 @@ async def cancel_appointment(business_id: str, appointment_id: str, request: Req
     return JSONResponse({"id": appointment.appointment_id, "status": appointment.status})
 
 
-@router.get(PATH, summary="Not implemented (501)")
+@router.get(PATH, summary="Not implemented (501)", status_code=501, responses=ux_errors(501))
 async def get_appointment(business_id: str, appointment_id: str) -> Response:
     """501, as the seed documents."""
     raise not_implemented("GET", business_id)

@@ -10,7 +10,14 @@ from starlette.responses import JSONResponse, Response
 from cancelgate.auth.principal import Principal, connect_principal, runtime_of
 from cancelgate.connect.body import read_command
 from cancelgate.connect.formats import instant
-from cancelgate.connect.openapi import json_body
+from cancelgate.connect.openapi import (
+    COMMAND,
+    LOCATION,
+    READ,
+    answer,
+    connect_errors,
+    json_body,
+)
 from cancelgate.connect.paths import path_id
 from cancelgate.connect.versions import WEBHOOK_VERSIONS, api_version
 from cancelgate.webhooks import deliveries, subscriptions
@@ -20,6 +27,10 @@ from cancelgate.webhooks.schemas import (
     CREATE_OBJECT,
     UPDATE_OBJECT,
     CreateSubscriptionCommand,
+    DeliveryBody,
+    DeliveryList,
+    SubscriptionBody,
+    SubscriptionList,
     UpdateSubscriptionCommand,
 )
 
@@ -69,7 +80,13 @@ def delivery_resource(view: DeliveryView) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201, openapi_extra=json_body(CreateSubscriptionCommand))
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra=json_body(CreateSubscriptionCommand),
+    responses=answer(201, "Created; the secret is shown this once", SubscriptionBody, LOCATION)
+    | connect_errors(*COMMAND),
+)
 async def create_subscription(
     request: Request,
     principal: Principal = Depends(connect_principal),
@@ -90,7 +107,11 @@ async def create_subscription(
     return JSONResponse(body, status_code=201, headers={"Location": location})
 
 
-@router.get("")
+@router.get(
+    "",
+    responses=answer(200, "The caller's subscriptions", SubscriptionList)
+    | connect_errors(400, 401),
+)
 async def list_subscriptions(
     request: Request,
     principal: Principal = Depends(connect_principal),
@@ -101,7 +122,10 @@ async def list_subscriptions(
     return JSONResponse([subscription_resource(s) for s in found])
 
 
-@router.get("/{subscription_id}")
+@router.get(
+    "/{subscription_id}",
+    responses=answer(200, "The subscription", SubscriptionBody) | connect_errors(*READ),
+)
 async def get_subscription(
     subscription_id: str,
     request: Request,
@@ -115,7 +139,12 @@ async def get_subscription(
     return JSONResponse(subscription_resource(found))
 
 
-@router.patch("/{subscription_id}", openapi_extra=json_body(UpdateSubscriptionCommand))
+@router.patch(
+    "/{subscription_id}",
+    openapi_extra=json_body(UpdateSubscriptionCommand),
+    responses=answer(200, "The updated subscription", SubscriptionBody)
+    | connect_errors(*READ, 413, 415, 422),
+)
 async def update_subscription(
     subscription_id: str,
     request: Request,
@@ -135,7 +164,11 @@ async def update_subscription(
     return JSONResponse(subscription_resource(updated))
 
 
-@router.delete("/{subscription_id}", status_code=204)
+@router.delete(
+    "/{subscription_id}",
+    status_code=204,
+    responses=answer(204, "Deleted") | connect_errors(*READ),
+)
 async def delete_subscription(
     subscription_id: str,
     request: Request,
@@ -149,7 +182,11 @@ async def delete_subscription(
     return Response(status_code=204)
 
 
-@router.post("/{subscription_id}/rotate-secret")
+@router.post(
+    "/{subscription_id}/rotate-secret",
+    responses=answer(200, "The new secret, shown this once", SubscriptionBody)
+    | connect_errors(*READ, 409, 422),
+)
 async def rotate_secret(
     subscription_id: str,
     request: Request,
@@ -163,7 +200,12 @@ async def rotate_secret(
     return JSONResponse(subscription_resource(rotated.subscription, rotated.secret))
 
 
-@router.post("/{subscription_id}/test", status_code=202)
+@router.post(
+    "/{subscription_id}/test",
+    status_code=202,
+    responses=answer(202, "A webhook.test delivery, on its way", DeliveryBody, LOCATION)
+    | connect_errors(*READ, 409, 422),
+)
 async def send_test_event(
     subscription_id: str,
     request: Request,
@@ -179,7 +221,11 @@ async def send_test_event(
     return JSONResponse(delivery_resource(view), status_code=202, headers=headers)
 
 
-@router.get("/{subscription_id}/deliveries")
+@router.get(
+    "/{subscription_id}/deliveries",
+    responses=answer(200, "The latest deliveries, newest first", DeliveryList)
+    | connect_errors(*READ),
+)
 async def list_deliveries(
     subscription_id: str,
     request: Request,
@@ -193,7 +239,12 @@ async def list_deliveries(
     return JSONResponse([delivery_resource(v) for v in views])
 
 
-@router.post("/{subscription_id}/deliveries/{delivery_id}/redeliver", status_code=202)
+@router.post(
+    "/{subscription_id}/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    responses=answer(202, "Sent again, same webhook-id", DeliveryBody, LOCATION)
+    | connect_errors(*READ, 409, 422),
+)
 async def redeliver(
     subscription_id: str,
     delivery_id: str,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 EVENT_TYPES = ("appointment.cancelled", "service.cancelled", "service.cancellation-rejected")
 
@@ -32,3 +32,46 @@ class UpdateSubscriptionCommand(BaseModel):
 
 CREATE_OBJECT = "connectWebhookSubscriptionCommand"
 UPDATE_OBJECT = "connectWebhookSubscriptionUpdateCommand"
+
+
+class SubscriptionBody(BaseModel):
+    """A webhook subscription; `secret` only in the answers that create or rotate it."""
+
+    id: int
+    url: str
+    events: list[str]
+    description: str | None
+    enabled: bool
+    disabledReason: str | None
+    createdAt: str
+    updatedAt: str
+    secret: str | None = Field(default=None, description="whsec_…, shown once")
+
+
+class SubscriptionList(RootModel[list[SubscriptionBody]]):
+    """The caller's subscriptions."""
+
+
+class AttemptBody(BaseModel):
+    """One delivery attempt."""
+
+    attemptedAt: str
+    statusCode: int | None
+    latencyMs: int | None
+    error: str | None
+
+
+class DeliveryBody(BaseModel):
+    """A delivery of one event to one subscription, with its attempts."""
+
+    id: int
+    eventId: str
+    eventType: str
+    status: str
+    nextAttemptAt: str | None
+    createdAt: str
+    attempts: list[AttemptBody]
+
+
+class DeliveryList(RootModel[list[DeliveryBody]]):
+    """A subscription's latest deliveries."""
