@@ -247,7 +247,9 @@ async def finish_submission(
             subject_id=service.id,
             payload=cancellation_resource(service, cancellation),
         )
-    log.info("service_cancellation_finished", cancellation_id=cancellation_id, event_type=event_type)
+    log.info(
+        "service_cancellation_finished", cancellation_id=cancellation_id, event_type=event_type
+    )
 
 
 async def submission_failed(
