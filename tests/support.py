@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,3 +146,13 @@ def poll_outcome(
             return response
         time.sleep(0.1)
     raise TimeoutError(f"{location} still 202 after {timeout}s")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Return once condition() holds; TimeoutError naming `what` after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} within {timeout}s")

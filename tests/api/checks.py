@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from typing import Any
 
 import httpx
 
@@ -29,17 +30,17 @@ def assert_security_headers(response: httpx.Response) -> None:
 
 def assert_error(
     response: httpx.Response, status: int, type_: str, code: str, message: str | None = None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     assert_security_headers(response)
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert set(body) == {"httpStatusCode", "type", "code", "message", "apiSubErrors", "timestamp"}
     assert (body["httpStatusCode"], body["type"], body["code"]) == (status, type_, code)
     if message is not None:
         assert body["message"] == message
     assert TIMESTAMP.match(body["timestamp"])
-    return body  # type: ignore[no-any-return]
+    return body
 
 
 async def poll(

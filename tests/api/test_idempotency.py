@@ -173,8 +173,12 @@ async def test_malformed_keys_are_400(caller: Caller) -> None:
     appointment = await caller.appointment(scenarios.BOOKED)
     body = {"appointmentId": appointment.id}
     for key in ("", "x" * 256, "with space", "é".encode()):
+        # httpx takes str and bytes values alike (Headers normalises each value), but its
+        # HeaderTypes alias only admits all-str or all-bytes mappings.
         response = await caller.http.post(
-            REQUEST, json=body, headers={**caller.headers(), "Idempotency-Key": key}
+            REQUEST,
+            json=body,
+            headers={**caller.headers(), "Idempotency-Key": key},  # type: ignore[arg-type]
         )
         assert_error(response, 400, "client.validation", "idempotency.key.invalid")
     twice = await caller.http.post(

@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import httpx
+import pytest
 import pytest_asyncio
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from requests.structures import CaseInsensitiveDict
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     ignored_auth,
@@ -42,7 +45,7 @@ class Credentials:
     bearer: ClassVar[dict[str, str]] = {}
     channel: ClassVar[dict[str, str]] = {}
 
-    def get(self, case: Case, ctx: Any) -> dict[str, str]:
+    def get(self, case: Case[Any], ctx: Any) -> dict[str, str]:
         """The headers this operation authenticates with."""
         if case.path.startswith("/api/connect/"):
             return self.bearer
@@ -50,9 +53,11 @@ class Credentials:
             return self.channel
         return {}
 
-    def set(self, case: Case, data: dict[str, str], ctx: Any) -> None:
+    def set(self, case: Case[Any], data: dict[str, str], ctx: Any) -> None:
         """Put them on the request."""
-        case.headers = {**(case.headers or {}), **data}
+        headers = CaseInsensitiveDict(case.headers)
+        headers.update(data)
+        case.headers = headers
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -85,6 +90,8 @@ def test_every_operation_conforms(api_schema: schemathesis.BaseSchema) -> None:
     failures: list[str] = []
     operations = 0
     for result in api_schema.get_all_operations():
+        if isinstance(result, Err):
+            pytest.fail(f"invalid operation in the schema: {result.err()}")
         operation = result.ok()
         operations += 1
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -98,7 +105,7 @@ def test_every_operation_conforms(api_schema: schemathesis.BaseSchema) -> None:
                 database=None,
             )
             @given(strategy)
-            def run(case: Case) -> None:
+            def run(case: Case[Any]) -> None:
                 case.call_and_validate(checks=CHECKS)
 
             try:

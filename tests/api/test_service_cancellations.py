@@ -74,7 +74,9 @@ async def stored(caller: Caller, service_id: int) -> ServiceCancellation:
             .where(ServiceCancellation.service_id == service_id)
             .order_by(ServiceCancellation.id.desc())
         )
-        return (await session.execute(stmt)).scalars().first()  # type: ignore[return-value]
+        cancellation = (await session.execute(stmt)).scalars().first()
+    assert cancellation is not None
+    return cancellation
 
 
 async def pending_jobs(caller: Caller, cancellation_id: int) -> list[tuple[int, datetime | None]]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from tests.support import (
     running,
     start,
     token_for,
+    wait_until,
 )
 
 pytestmark = pytest.mark.e2e
@@ -72,15 +71,6 @@ def duplicate_effective_cancellations(database_url: str) -> int:
         ).fetchone()
     assert row is not None
     return int(row[0])
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} within {timeout}s")
 
 
 def test_worker_killed_under_load_loses_nothing_and_cancels_once(

@@ -15,7 +15,7 @@ from cancelgate.clock import start_of_day
 from cancelgate.db.urls import libpq_url
 from cancelgate.upstream.nbn import service_scenarios as sc
 from tests.e2e.seeding import seed_services
-from tests.support import free_port, poll_outcome, running, start, token_for
+from tests.support import free_port, poll_outcome, running, start, token_for, wait_until
 
 pytestmark = pytest.mark.e2e
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -48,12 +48,10 @@ def wait_for_workers(database_url: str, count: int) -> None:
 
 
 def wait_for_status(http: httpx.Client, url: str, headers: dict[str, str], status: int) -> None:
-    deadline = time.monotonic() + 2 * LEAD_SECONDS
-    while time.monotonic() < deadline:
-        if http.get(url, headers=headers).status_code == status:
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} never answered {status}")
+    def answers() -> bool:
+        return http.get(url, headers=headers).status_code == status
+
+    wait_until(answers, 2 * LEAD_SECONDS, f"{url} answering {status}")
 
 
 def test_submission_at_midnight_across_a_worker_restart(

@@ -35,7 +35,7 @@ from tests.api.checks import assert_error
 from tests.api.test_ux_cancel import INSTALLATION_BODY
 from tests.e2e.seeding import in_session, seed, seed_services, seed_ux
 from tests.e2e.test_processes import REQUEST, SERVICE_REQUEST, sydney_today
-from tests.e2e.test_scale_out import job_counts, report, set_fault, sim_calls, wait_until
+from tests.e2e.test_scale_out import job_counts, report, set_fault, sim_calls
 from tests.support import (
     VERSION_8,
     Process,
@@ -46,6 +46,7 @@ from tests.support import (
     start,
     token_for,
     wait_for_http,
+    wait_until,
 )
 
 pytestmark = pytest.mark.e2e

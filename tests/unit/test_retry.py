@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cancelgate.jobs import retry
 from cancelgate.jobs.retry import MAX_WAIT_SECONDS, backoff_seconds, is_last_attempt
 
 
@@ -52,7 +51,7 @@ def test_jitter_range(
         calls.append((low, high))
         return high
 
-    monkeypatch.setattr(retry.random, "uniform", fake_uniform)
+    monkeypatch.setattr("cancelgate.jobs.retry.random.uniform", fake_uniform)
     assert backoff_seconds(attempts, base, cap) == upper
     assert calls == [(0, upper)]
 

@@ -152,7 +152,10 @@ def test_default_now_is_the_clock() -> None:
 
 def test_public_jwks_verifies_the_token() -> None:
     jwks = KEYS.public_jwks()
-    (public,) = jwks["keys"]  # type: ignore[misc]
+    keys = jwks["keys"]
+    assert isinstance(keys, list)
+    (public,) = keys
+    assert isinstance(public, dict)
     assert "d" not in public
     assert public["kid"] == KEYS.kid
     assert public["alg"] == "RS256"
