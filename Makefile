@@ -6,7 +6,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DATA_DIR ?= ./var
 
-.PHONY: run test lint setup lock clean
+.PHONY: run test lint setup lock clean bench bench-tools
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,12 +22,22 @@ run: setup
 	$(BIN)/cancelgate serve --demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 test: setup lint
 	$(BIN)/pytest
+
+# wrk (the load generator) and taskset, from Debian, if they are missing.
+bench-tools:
+	@command -v wrk >/dev/null || { apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; }
+	@command -v taskset >/dev/null || apt-get install -y util-linux
+
+# Not part of `make test`: takes minutes and wants the machine to itself.
+# The runner (and its end-to-end load generator) sits on the load CPU.
+bench: setup bench-tools
+	taskset -c 1 $(BIN)/python -m bench.run
 
 # Regenerates the lock file from pyproject.toml (needs network access to PyPI).
 lock:

@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cancelgate.auth.keys import InstanceKeys, load_instance_keys
+from cancelgate.auth.principal_cache import PrincipalCache
 from cancelgate.clock import Clock
 from cancelgate.db.engine import make_engine, make_sessionmaker, resolve_database_url
 from cancelgate.jobs.app import jobs_app, open_jobs
@@ -40,6 +41,7 @@ class Runtime:
     csg: CsgPort
     # One pool for every webhook attempt of this process (no redirects: the URL was checked).
     webhook_http: httpx.AsyncClient
+    principals: PrincipalCache
 
     async def close(self) -> None:
         """Release connections and clients."""
@@ -54,7 +56,7 @@ class Runtime:
 async def open_runtime(settings: Settings, data_dir: Path | None = None) -> Runtime:
     """Connect to the database (embedded if none is configured) and build the ports."""
     url = resolve_database_url(settings, data_dir)
-    engine = make_engine(url)
+    engine = make_engine(url, pool_size=20)
     sessions = make_sessionmaker(engine)
     async with sessions() as session:
         keys = await load_instance_keys(session)
@@ -79,4 +81,5 @@ async def open_runtime(settings: Settings, data_dir: Path | None = None) -> Runt
         zone,
         csg,
         webhook_http,
+        PrincipalCache(settings.principal_cache_seconds),
     )

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
 
     token_lifetime_seconds: int = 3000
+    # A verified token is trusted this long without checking again (0: check every request).
+    principal_cache_seconds: float = 5.0
     assertion_max_lifetime_seconds: int = 3600
     clock_skew_seconds: int = 60
 

@@ -47,6 +47,8 @@ def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "CANCELGATE_WEBHOOK_ALLOW_INSECURE": "true",
         "CANCELGATE_WEBHOOK_RETRY_SCHEDULE": "0.3,0.3,0.3,0.3",
         "CANCELGATE_WEBHOOK_TIMEOUT_SECONDS": "3",
+        # Tests disable clients and expect the very next request refused.
+        "CANCELGATE_PRINCIPAL_CACHE_SECONDS": "0",
         # csg-slow answers after 20 s: the UX API must give up (500) well before.
         "CANCELGATE_CSG_TIMEOUT_SECONDS": "1",
     }

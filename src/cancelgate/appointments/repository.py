@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
@@ -32,19 +32,23 @@ async def has_open_cancellation(session: AsyncSession, appointment_id: int) -> b
     return bool((await session.execute(stmt)).scalar_one())
 
 
+# Built once: on the polling hot path, building a statement costs more than running it.
+CANCELLATION_FOR_TENANT = (
+    select(AppointmentCancellation, Appointment)
+    .join(Appointment, Appointment.id == AppointmentCancellation.appointment_id)
+    .where(
+        AppointmentCancellation.id == bindparam("cancellation_id"),
+        AppointmentCancellation.tenant_id == bindparam("tenant_id"),
+    )
+)
+
+
 async def cancellation_for_tenant(
     session: AsyncSession, tenant_id: int, cancellation_id: int
 ) -> tuple[AppointmentCancellation, Appointment] | None:
     """The tenant's cancellation request with its appointment, or None."""
-    stmt = (
-        select(AppointmentCancellation, Appointment)
-        .join(Appointment, Appointment.id == AppointmentCancellation.appointment_id)
-        .where(
-            AppointmentCancellation.id == cancellation_id,
-            AppointmentCancellation.tenant_id == tenant_id,
-        )
-    )
-    return (await session.execute(stmt)).one_or_none()
+    params = {"cancellation_id": cancellation_id, "tenant_id": tenant_id}
+    return (await session.execute(CANCELLATION_FOR_TENANT, params)).one_or_none()
 
 
 async def cancellation_with_appointment(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from fastapi import Depends
@@ -71,6 +72,10 @@ async def connect_principal(
     if token is None:
         raise unauthorized()
     runtime = runtime_of(request)
+    now = time.time()
+    known = runtime.principals.get(token, now)
+    if known is not None:
+        return known
     try:
         claims = verify_access_token(runtime.keys, token)
     except InvalidToken as exc:
@@ -79,4 +84,6 @@ async def connect_principal(
         client = await client_by_pk(session, claims.client_pk)
     if client is None or client.tenant_id != claims.tenant_id:
         raise unauthorized("the client of this token is no longer enabled")
-    return principal_of(client)
+    principal = principal_of(client)
+    runtime.principals.put(token, principal, claims.expires_at, now)
+    return principal

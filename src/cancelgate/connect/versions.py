@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 
 from fastapi import Header
 from starlette.requests import Request
@@ -45,7 +45,7 @@ def negotiate(raw: str | None, versions: Collection[int]) -> int:
     raise version_error(raw, versions)
 
 
-def api_version(versions: Collection[int]) -> Callable[[Request], int]:
+def api_version(versions: Collection[int]) -> Callable[..., Awaitable[int]]:
     """A FastAPI dependency that accepts only the given versions of an endpoint."""
     allowed = frozenset(versions)
     # Declared so that the OpenAPI document shows it; read below as sent (the 400 is ours).
@@ -56,7 +56,8 @@ def api_version(versions: Collection[int]) -> Callable[[Request], int]:
         json_schema_extra={"enum": [str(v) for v in sorted(allowed)]},
     )
 
-    def dependency(request: Request, _declared: str | None = documented) -> int:
+    # async: a plain function dependency would hop to a worker thread on every request.
+    async def dependency(request: Request, _declared: str | None = documented) -> int:
         values = request.headers.getlist(HEADER)
         # Sent twice is as unusable as not sent: the 400 shows what came.
         version = negotiate(values[0] if len(values) == 1 else ",".join(values), allowed)

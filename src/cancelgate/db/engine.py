@@ -26,7 +26,7 @@ def resolve_database_url(settings: Settings, data_dir: Path | None = None) -> st
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine on psycopg 3."""
     return create_async_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=0, pool_pre_ping=True
     )
 
 
