@@ -30,7 +30,7 @@ APPOINTMENTS = text(
         nbn_internal_appointment_id, status, start_time, end_time, slot_type, timezone_offset,
         priority_assist, e_sla, demand_type, contact, customer_ref)
     SELECT :tenant, 10000 + g % 89999, 100000 + g % 899999,
-        'APT' || lpad((:first + g)::text, 12, '0'), gen_random_uuid(), 'booked',
+        'APB' || lpad((:first + g)::text, 12, '0'), gen_random_uuid(), 'booked',
         now() + interval '10 days', now() + interval '10 days 4 hours', 'AM', '+10:00',
         false, 'Standard', 'Standard Install', CAST(:contact AS jsonb), :batch
     FROM generate_series(1, :count) AS g
@@ -78,7 +78,6 @@ class Seeder:
         self.engine = make_engine(database_url, pool_size=2)
         self.sessions = make_sessionmaker(self.engine)
         self.batches = 0
-        self.next_number = 0
 
     async def tenant(self, name: str) -> Tenant:
         """A tenant with one client."""
@@ -93,15 +92,16 @@ class Seeder:
         """`count` booked appointments (with their nbn twins; completed cancellations if asked)."""
         self.batches += 1
         batch = f"BENCH-{self.batches}-{uuid.uuid4().hex[:6]}"
+        # Bench nbn ids (APB…) continue after the last appointment's id: unique on reruns too.
+        first = await self.scalar("SELECT coalesce(max(id), 0) FROM appointments")
         params = {
             "tenant": tenant.tenant_id,
-            "first": self.next_number,
+            "first": first,
             "count": count,
             "batch": batch,
             "contact": CONTACT,
             "client": tenant.client_pk,
         }
-        self.next_number += count
         async with self.sessions.begin() as session:
             await session.execute(APPOINTMENTS, params)
             await session.execute(SIM_APPOINTMENTS, params)

@@ -56,7 +56,8 @@ class Runtime:
 async def open_runtime(settings: Settings, data_dir: Path | None = None) -> Runtime:
     """Connect to the database (embedded if none is configured) and build the ports."""
     url = resolve_database_url(settings, data_dir)
-    engine = make_engine(url, pool_size=20)
+    # Fixed size: overflow connections are opened and closed again under load (profiled).
+    engine = make_engine(url, pool_size=settings.db_pool_size, max_overflow=0)
     sessions = make_sessionmaker(engine)
     async with sessions() as session:
         keys = await load_instance_keys(session)

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
         """Parsed once, here: `5,300` → (5.0, 300.0)."""
         return tuple(parse_schedule(value)) if isinstance(value, str) else value
 
+    # Connections each process keeps to PostgreSQL for requests and jobs.
+    db_pool_size: int = 20
+
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -8,28 +8,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.domain.appointments import CancellationStatus
 
+_OPEN_CANCELLATION = (
+    exists()
+    .where(
+        AppointmentCancellation.appointment_id == Appointment.id,
+        AppointmentCancellation.status == CancellationStatus.IN_PROGRESS,
+    )
+    .label("has_open_cancellation")
+)
+# Built once, one round trip: the appointment and whether a cancellation of it is in flight.
+APPOINTMENT_FOR_TENANT = select(Appointment, _OPEN_CANCELLATION).where(
+    Appointment.id == bindparam("appointment_id"), Appointment.tenant_id == bindparam("tenant_id")
+)
+APPOINTMENT_FOR_TENANT_LOCKED = APPOINTMENT_FOR_TENANT.with_for_update(of=Appointment)
+
 
 async def appointment_for_tenant(
     session: AsyncSession, tenant_id: int, appointment_id: int, *, lock: bool = False
-) -> Appointment | None:
-    """The tenant's appointment, or None if it does not exist or is someone else's."""
-    stmt = select(Appointment).where(
-        Appointment.id == appointment_id, Appointment.tenant_id == tenant_id
-    )
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def has_open_cancellation(session: AsyncSession, appointment_id: int) -> bool:
-    """True while a cancellation of the appointment is in flight."""
-    stmt = select(
-        exists().where(
-            AppointmentCancellation.appointment_id == appointment_id,
-            AppointmentCancellation.status == CancellationStatus.IN_PROGRESS,
-        )
-    )
-    return bool((await session.execute(stmt)).scalar_one())
+) -> tuple[Appointment, bool] | None:
+    """The tenant's appointment and whether a cancellation of it is in flight; None if it does
+    not exist or is someone else's. `lock` holds the appointment's row until commit."""
+    stmt = APPOINTMENT_FOR_TENANT_LOCKED if lock else APPOINTMENT_FOR_TENANT
+    params = {"appointment_id": appointment_id, "tenant_id": tenant_id}
+    row = (await session.execute(stmt, params)).one_or_none()
+    return None if row is None else (row[0], bool(row[1]))
 
 
 # Built once: on the polling hot path, building a statement costs more than running it.

@@ -46,15 +46,14 @@ async def _requestable_appointment(
     session: AsyncSession, principal: Principal, appointment_id: int, *, lock: bool = False
 ) -> Appointment:
     """The caller's appointment if the local rules allow a new request; else NotFound or 422."""
-    appointment = await repository.appointment_for_tenant(
+    found = await repository.appointment_for_tenant(
         session, principal.tenant_id, appointment_id, lock=lock
     )
-    if appointment is None:
+    if found is None:
         raise NotFound(appointment_id)
+    appointment, has_open = found
     refusal = request_refusal(
-        appointment_id=appointment.id,
-        status=appointment.status,
-        has_open_cancellation=await repository.has_open_cancellation(session, appointment.id),
+        appointment_id=appointment.id, status=appointment.status, has_open_cancellation=has_open
     )
     if refusal is not None:
         raise RuleViolation([refusal])

@@ -23,10 +23,10 @@ def resolve_database_url(settings: Settings, data_dir: Path | None = None) -> st
     return start_embedded(data_dir or settings.data_dir)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
     """An async engine on psycopg 3."""
     return create_async_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=0, pool_pre_ping=True
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
     )
 
 

@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.services.models import Service, ServiceCancellation
+
+# Built once: the status GET is polled hard, and building a statement costs more than running it.
+SERVICE_FOR_TENANT = select(Service).where(
+    Service.id == bindparam("service_id"), Service.tenant_id == bindparam("tenant_id")
+)
+LATEST_CANCELLATION = (
+    select(ServiceCancellation)
+    .where(ServiceCancellation.service_id == bindparam("service_id"))
+    .order_by(ServiceCancellation.id.desc())
+    .limit(1)
+)
 
 
 async def service_for_tenant(
     session: AsyncSession, tenant_id: int, service_id: int, *, lock: bool = False
 ) -> Service | None:
     """The tenant's service, or None if it does not exist or is someone else's."""
-    stmt = select(Service).where(Service.id == service_id, Service.tenant_id == tenant_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    stmt = SERVICE_FOR_TENANT.with_for_update() if lock else SERVICE_FOR_TENANT
+    params = {"service_id": service_id, "tenant_id": tenant_id}
+    return (await session.execute(stmt, params)).scalar_one_or_none()
 
 
 async def latest_cancellation(
     session: AsyncSession, service_id: int, *, lock: bool = False
 ) -> ServiceCancellation | None:
     """The service's most recent cancellation request (the one the API shows), or None."""
-    stmt = (
-        select(ServiceCancellation)
-        .where(ServiceCancellation.service_id == service_id)
-        .order_by(ServiceCancellation.id.desc())
-        .limit(1)
-    )
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    stmt = LATEST_CANCELLATION.with_for_update() if lock else LATEST_CANCELLATION
+    return (await session.execute(stmt, {"service_id": service_id})).scalar_one_or_none()
 
 
 async def cancellation_with_service(
