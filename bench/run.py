@@ -139,7 +139,11 @@ def wrk(
         "--timeout", "5s", "-s", str(LUA / script), base,
     ]  # fmt: skip
     out = subprocess.run(
-        args, env={**os.environ, **env}, capture_output=True, text=True, timeout=seconds + 60
+        args,
+        env={**os.environ, "BENCH_LUA": str(LUA), **env},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
     )
     line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
     if line is None:

@@ -6,21 +6,11 @@ for line in io.lines(os.getenv("BENCH_IDS_FILE")) do
 end
 local next_line = 0
 wrk.method = os.getenv("BENCH_METHOD")
-for name, value in string.gmatch(os.getenv("BENCH_HEADERS") or "", "([^:|]+):([^|]*)") do
-  wrk.headers[name] = value
-end
+dofile(os.getenv("BENCH_LUA") .. "/report.lua")
 
 function request()
   next_line = next_line + 1
   local line = lines[((next_line - 1) % #lines) + 1]
   local tab = string.find(line, "\t", 1, true)
   return wrk.format(nil, string.sub(line, 1, tab - 1), nil, string.sub(line, tab + 1))
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"errors":%d,"non2xx":%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
 end
