@@ -78,11 +78,11 @@ async def test_installation_example_cancels_in_csg_and_records_the_event(channel
     assert (sim.status, sim.calls, sim.last_correlation_id) == ("cancelled", 1, correlation)
     async with channel.db() as session:
         stored = await session.get(UxAppointment, appointment.id)
-        events = (
-            (await session.execute(select(Event).where(Event.subject_id == appointment.id)))
-            .scalars()
-            .all()
+        # UX events have no tenant; Connect appointments can have the same id.
+        ux_events = select(Event).where(
+            Event.subject_id == appointment.id, Event.tenant_id.is_(None)
         )
+        events = (await session.execute(ux_events)).scalars().all()
     assert stored is not None and stored.status == "cancelled"
     assert stored.cancellation_reason == "CR" and stored.cancelled_at is not None
     [event] = [e for e in events if e.type == "ux.appointment.state-change"]

@@ -53,15 +53,19 @@ async def cancellation_for_tenant(
     return (await session.execute(CANCELLATION_FOR_TENANT, params)).one_or_none()
 
 
+# Built once: every job runs it twice.
+CANCELLATION_WITH_APPOINTMENT = (
+    select(AppointmentCancellation, Appointment)
+    .join(Appointment, Appointment.id == AppointmentCancellation.appointment_id)
+    .where(AppointmentCancellation.id == bindparam("cancellation_id"))
+)
+CANCELLATION_WITH_APPOINTMENT_LOCKED = CANCELLATION_WITH_APPOINTMENT.with_for_update()
+
+
 async def cancellation_with_appointment(
     session: AsyncSession, cancellation_id: int, *, lock: bool = False
 ) -> tuple[AppointmentCancellation, Appointment] | None:
     """A cancellation and its appointment, for the job that processes it (no tenant: internal)."""
-    stmt = (
-        select(AppointmentCancellation, Appointment)
-        .join(Appointment, Appointment.id == AppointmentCancellation.appointment_id)
-        .where(AppointmentCancellation.id == cancellation_id)
-    )
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).one_or_none()
+    stmt = CANCELLATION_WITH_APPOINTMENT_LOCKED if lock else CANCELLATION_WITH_APPOINTMENT
+    params = {"cancellation_id": cancellation_id}
+    return (await session.execute(stmt, params)).one_or_none()

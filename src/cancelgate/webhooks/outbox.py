@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.events.models import Event
@@ -44,16 +44,20 @@ async def enqueue_delivery(
     return delivery
 
 
+# Built once: every recorded event asks it.
+SUBSCRIBERS = select(WebhookSubscription.id).where(
+    WebhookSubscription.tenant_id == bindparam("tenant_id"),
+    WebhookSubscription.enabled.is_(True),
+    WebhookSubscription.events.contains(bindparam("events", type_=WebhookSubscription.events.type)),
+)
+
+
 async def enqueue_deliveries(session: AsyncSession, event: Event) -> int:
     """Deliveries of the event to every enabled subscription of its tenant that wants it."""
     if event.tenant_id is None:
         return 0
-    stmt = select(WebhookSubscription.id).where(
-        WebhookSubscription.tenant_id == event.tenant_id,
-        WebhookSubscription.enabled.is_(True),
-        WebhookSubscription.events.contains([event.type]),
-    )
-    subscription_ids = list((await session.execute(stmt)).scalars())
+    params = {"tenant_id": event.tenant_id, "events": [event.type]}
+    subscription_ids = list((await session.execute(SUBSCRIBERS, params)).scalars())
     for subscription_id in subscription_ids:
         await enqueue_delivery(session, event, subscription_id)
     return len(subscription_ids)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cancelgate.domain.appointments import NbnCheck
@@ -24,6 +24,12 @@ from cancelgate.upstream.nbn.sim_models import (
     SimNbnServiceCancellation,
 )
 
+# Built once: the simulator answers every job of a benchmark.
+LOCKED_APPOINTMENT = (
+    select(SimNbnAppointment)
+    .where(SimNbnAppointment.nbn_appointment_id == bindparam("nbn_appointment_id"))
+    .with_for_update()
+)
 ACCEPTED = "accepted"
 REFUSED = "refused"
 
@@ -72,12 +78,8 @@ class NbnSimulator:
     async def _decide(
         self, session: AsyncSession, nbn_appointment_id: str, request_key: str
     ) -> CancelOutcome:
-        stmt = (
-            select(SimNbnAppointment)
-            .where(SimNbnAppointment.nbn_appointment_id == nbn_appointment_id)
-            .with_for_update()
-        )
-        row = (await session.execute(stmt)).scalar_one_or_none()
+        params = {"nbn_appointment_id": nbn_appointment_id}
+        row = (await session.execute(LOCKED_APPOINTMENT, params)).scalar_one_or_none()
         previous = await session.get(SimNbnCancellation, request_key)
         if previous is not None:
             return _outcome(previous)
