@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from cancelgate.appointments.models import Appointment, AppointmentCancellation
+from cancelgate.appointments.models import Appointment
+from cancelgate.appointments.repository import Outcome
 from cancelgate.connect.formats import instant
 
 
-def cancellation_resource(
-    cancellation: AppointmentCancellation, appointment: Appointment
-) -> dict[str, Any]:
+def cancellation_resource(outcome: Outcome) -> dict[str, Any]:
     """The appointment-cancellation resource of a completed request."""
     return {
-        "id": cancellation.id,
-        "appointmentId": appointment.id,
-        "nbnAppointmentId": appointment.nbn_appointment_id,
-        "cancelledOn": instant(cancellation.cancelled_on),
-        "requestedOn": instant(cancellation.requested_on),
+        "id": outcome.id,
+        "appointmentId": outcome.appointment_id,
+        "nbnAppointmentId": outcome.nbn_appointment_id,
+        "cancelledOn": instant(outcome.cancelled_on),
+        "requestedOn": instant(outcome.requested_on),
     }
 
 

@@ -69,13 +69,12 @@ async def get_outcome(
 ) -> Response:
     """202 while in progress; 200 with the appointment-cancellation; 422 when it failed."""
     runtime = runtime_of(request)
-    view = await service.get_cancellation(
+    outcome = await service.get_cancellation(
         runtime, principal=principal, cancellation_id=path_id(request_id)
     )
-    status = view.cancellation.status
-    if status == CancellationStatus.IN_PROGRESS:
+    if outcome.status == CancellationStatus.IN_PROGRESS:
         retry_after = str(runtime.settings.retry_after_seconds)
         return Response(status_code=202, headers={"Retry-After": retry_after})
-    if status == CancellationStatus.FAILED:
-        raise rule_violation([failed_in_processing(view.cancellation.failure_message or "")])
-    return JSONResponse(cancellation_resource(view.cancellation, view.appointment))
+    if outcome.status == CancellationStatus.FAILED:
+        raise rule_violation([failed_in_processing(outcome.failure_message or "")])
+    return JSONResponse(cancellation_resource(outcome))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cancelgate.appointments import repository
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.appointments.payloads import appointment_cancelled_payload
+from cancelgate.appointments.repository import Outcome
 from cancelgate.auth.principal import Principal
 from cancelgate.domain.appointments import (
     AppointmentStatus,
@@ -32,14 +32,6 @@ log = structlog.get_logger(__name__)
 
 SUBMIT_TASK = "appointments.submit_cancellation"
 APPOINTMENT_CANCELLED = "appointment.cancelled"
-
-
-@dataclass(frozen=True)
-class CancellationView:
-    """A cancellation request and its appointment, as its owner may see them."""
-
-    cancellation: AppointmentCancellation
-    appointment: Appointment
 
 
 async def _requestable_appointment(
@@ -110,15 +102,15 @@ async def _store_request(runtime: Runtime, *, principal: Principal, appointment_
 
 async def get_cancellation(
     runtime: Runtime, *, principal: Principal, cancellation_id: int
-) -> CancellationView:
-    """The caller's cancellation request, or NotFound."""
-    async with runtime.sessions() as session:
-        row = await repository.cancellation_for_tenant(
-            session, principal.tenant_id, cancellation_id
+) -> Outcome:
+    """The caller's cancellation request as its status shows it, or NotFound."""
+    async with runtime.engine.connect() as connection:
+        outcome = await repository.outcome_for_tenant(
+            connection, principal.tenant_id, cancellation_id
         )
-    if row is None:
+    if outcome is None:
         raise NotFound(cancellation_id)
-    return CancellationView(*row)
+    return outcome
 
 
 async def load_for_processing(
