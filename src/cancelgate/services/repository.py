@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.services.models import Service, ServiceCancellation
@@ -17,6 +17,29 @@ LATEST_CANCELLATION = (
     .order_by(ServiceCancellation.id.desc())
     .limit(1)
 )
+
+
+_LATEST_ID = (
+    select(func.max(ServiceCancellation.id))
+    .where(ServiceCancellation.service_id == Service.id)
+    .correlate(Service)
+    .scalar_subquery()
+)
+# One round trip for the status GET: the service and its latest cancellation request, if any.
+SERVICE_WITH_LATEST = (
+    select(Service, ServiceCancellation)
+    .outerjoin(ServiceCancellation, ServiceCancellation.id == _LATEST_ID)
+    .where(Service.id == bindparam("service_id"), Service.tenant_id == bindparam("tenant_id"))
+)
+
+
+async def service_with_latest(
+    session: AsyncSession, tenant_id: int, service_id: int
+) -> tuple[Service, ServiceCancellation | None] | None:
+    """The tenant's service and its latest cancellation request; None if not the tenant's."""
+    params = {"service_id": service_id, "tenant_id": tenant_id}
+    row = (await session.execute(SERVICE_WITH_LATEST, params)).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 async def service_for_tenant(

@@ -185,8 +185,10 @@ async def submit_now(runtime: Runtime, *, principal: Principal, service_id: int)
 async def get_service(runtime: Runtime, *, principal: Principal, service_id: int) -> ServiceView:
     """The caller's service and its latest cancellation request, or NotFound."""
     async with runtime.sessions() as session:
-        service = await _owned_service(session, principal, service_id)
-        return ServiceView(service, await repository.latest_cancellation(session, service.id))
+        found = await repository.service_with_latest(session, principal.tenant_id, service_id)
+    if found is None:
+        raise NotFound(service_id)
+    return ServiceView(*found)
 
 
 async def _locked_for_job(
