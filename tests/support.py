@@ -20,7 +20,6 @@ from sqlalchemy.engine import make_url
 
 from cancelgate.db.urls import libpq_url
 
-ROOT = Path(__file__).resolve().parent.parent
 CANCELGATE = str(Path(sys.executable).parent / "cancelgate")
 VERSION_8 = {"X-API-VERSION": "8"}
 
@@ -156,3 +155,8 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
             return
         time.sleep(0.05)
     raise TimeoutError(f"{what} within {timeout}s")
+
+
+def report(**figures: object) -> None:
+    """What a test measured, one `MEASURED k=v …` line on stderr (`pytest -s` shows it)."""
+    print("MEASURED " + " ".join(f"{k}={v}" for k, v in figures.items()), file=sys.stderr)

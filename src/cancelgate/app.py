@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,12 +31,12 @@ from cancelgate.ux.router import router as ux_router
 from cancelgate.webhooks.router import router as webhooks_router
 
 
-def create_app(settings: Settings, *, data_dir: Path | None = None) -> FastAPI:
+def create_app(settings: Settings) -> FastAPI:
     """The API; with settings.in_process_worker it also processes jobs in this process."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await open_runtime(settings, data_dir)
+        runtime = await open_runtime(settings)
         app.state.runtime = runtime
         set_current(runtime)
         worker_task = None

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
 
 from cancelgate.logs import configure_logging
 from cancelgate.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 app = typer.Typer(help="cancelgate: Connect API and UX API for telecom cancellations.")
 clients_app = typer.Typer(help="Manage API clients.")
@@ -162,6 +166,23 @@ def simulator(
     uvicorn.run(create_simulator_app(settings, url), host=host, port=port, log_config=None)
 
 
+async def _create_and_print(
+    settings: Settings, create: Callable[[AsyncSession, bytes], Awaitable[object]]
+) -> None:
+    """Create credentials with the installation's pepper and print them (shown this once)."""
+    from cancelgate.auth.keys import load_instance_keys
+    from cancelgate.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(_database_url(settings), pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            keys = await load_instance_keys(session)
+            created = await create(session, keys.pepper)
+    finally:
+        await engine.dispose()
+    typer.echo(json.dumps(created.__dict__, indent=2))
+
+
 @clients_app.command("create")
 def clients_create(
     tenant: Annotated[str, typer.Option(help="Tenant name (created if new).")],
@@ -174,8 +195,6 @@ def clients_create(
 ) -> None:
     """Create a client and print its id and secret (the secret is shown only this once)."""
     from cancelgate.auth.clients import create_client
-    from cancelgate.auth.keys import load_instance_keys
-    from cancelgate.db.engine import make_engine, make_sessionmaker
 
     settings = _settings(data_dir)
     jwks = None
@@ -185,20 +204,13 @@ def clients_create(
         except (OSError, ValueError) as exc:
             raise typer.BadParameter(f"cannot read {jwks_file}: {exc}") from exc
 
-    async def main() -> None:
-        engine = make_engine(_database_url(settings), pool_size=1)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                keys = await load_instance_keys(session)
-                created = await create_client(
-                    session, keys.pepper, tenant=tenant, display_name=name, email=email, jwks=jwks
-                )
-        finally:
-            await engine.dispose()
-        typer.echo(json.dumps(created.__dict__, indent=2))
+    async def create(session: AsyncSession, pepper: bytes) -> object:
+        return await create_client(
+            session, pepper, tenant=tenant, display_name=name, email=email, jwks=jwks
+        )
 
     try:
-        asyncio.run(main())
+        asyncio.run(_create_and_print(settings, create))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
@@ -212,8 +224,6 @@ def channel_clients_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a UX API channel client and print its client_id and client_secret (shown once)."""
-    from cancelgate.auth.keys import load_instance_keys
-    from cancelgate.db.engine import make_engine, make_sessionmaker
     from cancelgate.ux.clients import create_channel_client, parse_business_units
 
     settings = _settings(data_dir)
@@ -222,16 +232,7 @@ def channel_clients_create(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
-    async def main() -> None:
-        engine = make_engine(_database_url(settings), pool_size=1)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                keys = await load_instance_keys(session)
-                created = await create_channel_client(
-                    session, keys.pepper, name=name, business_units=units
-                )
-        finally:
-            await engine.dispose()
-        typer.echo(json.dumps(created.__dict__, indent=2))
+    async def create(session: AsyncSession, pepper: bytes) -> object:
+        return await create_channel_client(session, pepper, name=name, business_units=units)
 
-    asyncio.run(main())
+    asyncio.run(_create_and_print(settings, create))

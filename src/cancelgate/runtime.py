@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -53,9 +52,9 @@ class Runtime:
         await self.engine.dispose()
 
 
-async def open_runtime(settings: Settings, data_dir: Path | None = None) -> Runtime:
+async def open_runtime(settings: Settings) -> Runtime:
     """Connect to the database (embedded if none is configured) and build the ports."""
-    url = resolve_database_url(settings, data_dir)
+    url = resolve_database_url(settings)
     # Fixed size: overflow connections are opened and closed again under load (profiled).
     engine = make_engine(url, pool_size=settings.db_pool_size, max_overflow=0)
     sessions = make_sessionmaker(engine)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import pytest_asyncio
+from joserfc.jwk import RSAKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cancelgate.appointments.models import Appointment
@@ -29,6 +30,8 @@ from cancelgate.ux.models import UxAppointment
 from tests.support import free_port, running
 
 Sessions = async_sessionmaker[AsyncSession]
+# The key of the private_key_jwt client (`jwt_client`) that signs its assertions.
+CLIENT_KEY = RSAKey.generate_key(2048, parameters={"kid": "client-key-1"})
 NAME = "API User"
 EMAIL = "api@aaa-industries.com.au"
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -151,6 +154,17 @@ async def new_caller(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) 
 
 
 @pytest_asyncio.fixture(loop_scope="session")
+async def jwt_client(db: Sessions, keys: InstanceKeys) -> str:
+    """A private_key_jwt client (its key: CLIENT_KEY) of a tenant of its own."""
+    async with db() as session:
+        created = await create_client(
+            session, keys.pepper, tenant=f"jwt-{uuid.uuid4().hex[:8]}",
+            jwks={"keys": [CLIENT_KEY.as_dict(private=False)]},
+        )  # fmt: skip
+    return created.client_id
+
+
+@pytest_asyncio.fixture(loop_scope="session")
 async def caller(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) -> Caller:
     """A caller of its own tenant, so tests never see each other's objects."""
     return await new_caller(http, db, keys)
@@ -205,8 +219,14 @@ class Channel:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def channel(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) -> Channel:
+    """A channel client allowed JM and PR."""
+    return await new_channel(http, db, keys, "web", ["JM", "PR"])
+
+
+async def new_channel(
+    http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys, name: str, units: list[str]
+) -> Channel:
+    """A new channel client allowed these business units."""
     async with db() as session:
-        created = await create_channel_client(
-            session, keys.pepper, name="web", business_units=["JM", "PR"]
-        )
+        created = await create_channel_client(session, keys.pepper, name=name, business_units=units)
     return Channel(created.client_id, created.client_secret, http, db)

@@ -20,18 +20,16 @@ from sqlalchemy import select
 
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.auth.keys import InstanceKeys
-from cancelgate.demo.ux_fixtures import create_ux_appointment
 from cancelgate.services.models import ServiceCancellation
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.csg.sim_models import SimCsgAppointment
 from cancelgate.upstream.nbn import scenarios
 from cancelgate.upstream.nbn import service_scenarios as sc
-from cancelgate.ux.clients import CreatedChannelClient, create_channel_client
 from cancelgate.ux.models import UxAppointment
 from cancelgate.webhooks.models import WebhookSubscription
 from cancelgate.webhooks.signing import unseal
 from tests.api.checks import assert_error, poll
-from tests.api.conftest import Caller, Sessions
+from tests.api.conftest import Caller, Sessions, new_channel
 from tests.api.test_ux_cancel import INSTALLATION_BODY, NOT_FOUND, UNAUTHORIZED, assert_ux_error
 from tests.receiver import Receiver, receiving
 
@@ -361,33 +359,21 @@ async def test_the_walk_covers_every_route_with_an_id(http: httpx.AsyncClient) -
     assert routed == walked
 
 
-def channel_headers(client: CreatedChannelClient) -> dict[str, str]:
-    return {
-        "client_id": client.client_id,
-        "client_secret": client.client_secret,
-        "X-Correlation-ID": str(uuid.uuid4()),
-    }
-
-
 async def test_a_channel_client_cannot_cancel_in_a_business_unit_it_was_not_given(
     http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys, other_caller: Caller
 ) -> None:
     """A JM-only client gets 401 on a PR appointment, which stays confirmed until PR cancels."""
-    async with db() as session:
-        pr = await create_channel_client(session, keys.pepper, name="pr-web", business_units=["PR"])
-        jm = await create_channel_client(session, keys.pepper, name="jm-web", business_units=["JM"])
-        appointment = await create_ux_appointment(
-            session, business_id="PR", scenario=csg.INSTALLATION
-        )
-        await session.commit()
+    pr = await new_channel(http, db, keys, "pr-web", ["PR"])
+    jm = await new_channel(http, db, keys, "jm-web", ["JM"])
+    appointment = await pr.appointment(csg.INSTALLATION)
     path = f"/ecom-ux/v1/PR/appointment/{appointment.appointment_id}"
-    refused = await http.patch(path, json=INSTALLATION_BODY, headers=channel_headers(jm))
+    refused = await http.patch(path, json=INSTALLATION_BODY, headers=jm.headers())
     assert_ux_error(refused, 401, *UNAUTHORIZED)
     assert appointment.appointment_id not in refused.text
     own_unit = await http.patch(
         f"/ecom-ux/v1/JM/appointment/{appointment.appointment_id}",
         json=INSTALLATION_BODY,
-        headers=channel_headers(jm),
+        headers=jm.headers(),
     )
     assert_ux_error(own_unit, 404, *NOT_FOUND)
     bearer = await http.patch(
@@ -401,6 +387,6 @@ async def test_a_channel_client_cannot_cancel_in_a_business_unit_it_was_not_give
         sim = await session.get(SimCsgAppointment, ("PR", appointment.appointment_id))
     assert stored is not None and stored.status == "confirmed" and stored.cancelled_at is None
     assert sim is not None and sim.calls == 0
-    allowed = await http.patch(path, json=INSTALLATION_BODY, headers=channel_headers(pr))
+    allowed = await http.patch(path, json=INSTALLATION_BODY, headers=pr.headers())
     assert allowed.status_code == 200, allowed.text
     assert allowed.json() == {"id": appointment.appointment_id, "status": "cancelled"}

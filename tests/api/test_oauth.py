@@ -8,16 +8,12 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from cancelgate.auth.clients import create_client
-from cancelgate.auth.keys import InstanceKeys
-from tests.api.conftest import Caller, Sessions
+from tests.api.conftest import CLIENT_KEY, Caller
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-CLIENT_KEY = RSAKey.generate_key(2048, parameters={"kid": "client-key-1"})
 OTHER_KEY = RSAKey.generate_key(2048, parameters={"kid": "client-key-1"})
 
 
@@ -37,16 +33,6 @@ def assert_oauth_error(response: httpx.Response, status: int, error: str) -> Non
     assert response.headers["cache-control"] == "no-store"
     if status == 401:
         assert response.headers["www-authenticate"].startswith("Basic")
-
-
-@pytest.fixture
-async def jwt_client(db: Sessions, keys: InstanceKeys) -> str:
-    async with db() as session:
-        created = await create_client(
-            session, keys.pepper, tenant=f"jwt-{uuid.uuid4().hex[:8]}",
-            jwks={"keys": [CLIENT_KEY.as_dict(private=False)]},
-        )  # fmt: skip
-    return created.client_id
 
 
 def assertion(client_id: str, audience: str, key: RSAKey = CLIENT_KEY, **overrides: Any) -> str:

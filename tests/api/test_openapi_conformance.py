@@ -25,8 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from cancelgate.auth.keys import InstanceKeys
-from cancelgate.ux.clients import create_channel_client
-from tests.api.conftest import Sessions, new_caller
+from tests.api.conftest import Sessions, new_caller, new_channel
 
 CHECKS = [
     not_a_server_error,
@@ -66,10 +65,7 @@ async def api_schema(
 ) -> schemathesis.BaseSchema:
     """The server's OpenAPI document with a fresh tenant's and channel's credentials."""
     caller = await new_caller(http, db, keys)
-    async with db() as session:
-        channel = await create_channel_client(
-            session, keys.pepper, name="fuzz", business_units=["PR", "JM"]
-        )
+    channel = await new_channel(http, db, keys, "fuzz", ["PR", "JM"])
     Credentials.bearer = {"Authorization": f"Bearer {caller.token}"}
     Credentials.channel = {"client_id": channel.client_id, "client_secret": channel.client_secret}
     schema = schemathesis.openapi.from_url(f"{api_server}/openapi.json")

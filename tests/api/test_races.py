@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from tests.api.test_service_cancellations import (
     request,
     resource,
 )
+from tests.support import report
 
 ALREADY_REQUESTED = "constraints.service-cancellation.already.requested"
 NOT_REQUESTED = "constraints.service-cancellation.not.requested"
@@ -42,11 +42,6 @@ CONCURRENT_REQUESTS = 50
 CONCURRENT_ABORTS = 20
 MIX_EACH = 10  # reschedules, aborts and new requests per service in the mixed race
 MIX_SERVICES = 5
-
-
-def report(**figures: object) -> None:
-    """What a test measured (`pytest -s` shows it)."""
-    print("MEASURED " + " ".join(f"{k}={v}" for k, v in figures.items()), file=sys.stderr)
 
 
 def refusal_code(response: httpx.Response) -> str:

@@ -19,19 +19,17 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from joserfc.jwk import RSAKey
 from sqlalchemy import update
 
-from cancelgate.auth.clients import create_client
 from cancelgate.auth.keys import InstanceKeys
 from cancelgate.auth.models import ApiClient
 from cancelgate.auth.tokens import AUDIENCE
 from tests.api.checks import assert_error
-from tests.api.conftest import Caller, Sessions
-from tests.api.test_oauth import CLIENT_KEY, assert_oauth_error, assertion, jwt_form
+from tests.api.conftest import Caller
+from tests.api.test_oauth import assert_oauth_error, assertion, jwt_form
 
 PROBE = "/api/connect/orders/appointment-cancellations/requests/1"
 UNKNOWN_CLIENT_PK = 2**31 - 1
@@ -263,39 +261,28 @@ async def test_a_token_must_name_an_enabled_client_of_its_tenant(
     await assert_accepted(other_caller.http, other_caller.token)
 
 
-@pytest.fixture
-async def assertion_client(db: Sessions, keys: InstanceKeys) -> str:
-    """A private_key_jwt client (the key of test_oauth.py) of its own tenant."""
-    async with db() as session:
-        created = await create_client(
-            session, keys.pepper, tenant=f"jwt-{uuid.uuid4().hex[:8]}",
-            jwks={"keys": [CLIENT_KEY.as_dict(private=False)]},
-        )  # fmt: skip
-    return created.client_id
-
-
 async def test_a_new_assertion_reusing_a_jti_is_refused(
-    http: httpx.AsyncClient, api_server: str, assertion_client: str
+    http: httpx.AsyncClient, api_server: str, jwt_client: str
 ) -> None:
     """Replay protection is by jti, not by the assertion's bytes."""
     token_url = f"{api_server}/oauth/token"
     jti = uuid.uuid4().hex
     first = await http.post(
-        "/oauth/token", data=jwt_form(assertion(assertion_client, token_url, jti=jti))
+        "/oauth/token", data=jwt_form(assertion(jwt_client, token_url, jti=jti))
     )
     assert first.status_code == 200, first.text
     now = int(time.time())
-    fresh_bytes = assertion(assertion_client, token_url, jti=jti, exp=now + 120, iat=now - 1)
+    fresh_bytes = assertion(jwt_client, token_url, jti=jti, exp=now + 120, iat=now - 1)
     replay = await http.post("/oauth/token", data=jwt_form(fresh_bytes))
     assert_oauth_error(replay, 401, "invalid_client")
     assert "replay" in replay.json()["error_description"]
 
 
 async def test_an_assertion_replayed_concurrently_is_honoured_once(
-    http: httpx.AsyncClient, api_server: str, assertion_client: str
+    http: httpx.AsyncClient, api_server: str, jwt_client: str
 ) -> None:
     """Ten simultaneous token requests with one assertion: exactly one access token."""
-    token = assertion(assertion_client, f"{api_server}/oauth/token")
+    token = assertion(jwt_client, f"{api_server}/oauth/token")
     responses = await asyncio.gather(
         *(http.post("/oauth/token", data=jwt_form(token)) for _ in range(10))
     )

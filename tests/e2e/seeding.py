@@ -19,6 +19,7 @@ from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.demo.fixtures import create_appointment
 from cancelgate.demo.service_fixtures import create_service
 from cancelgate.demo.ux_fixtures import create_ux_appointment
+from cancelgate.ux.clients import create_channel_client
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 T = TypeVar("T")
@@ -91,5 +92,16 @@ def seed_ux(database_url: str, kinds: list[str]) -> list[str]:
             (await create_ux_appointment(session, business_id="PR", scenario=k)).appointment_id
             for k in kinds
         ]
+
+    return in_session(database_url, work)
+
+
+def seed_channel(database_url: str, name: str) -> tuple[str, str]:
+    """A UX channel client for business unit PR; (client_id, client_secret)."""
+
+    async def work(session: AsyncSession) -> tuple[str, str]:
+        keys = await load_instance_keys(session)
+        made = await create_channel_client(session, keys.pepper, name=name, business_units=["PR"])
+        return made.client_id, made.client_secret
 
     return in_session(database_url, work)

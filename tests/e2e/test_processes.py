@@ -271,7 +271,8 @@ def test_public_base_url_pins_the_assertion_audience(database_url: str, tmp_path
     """With CANCELGATE_PUBLIC_BASE_URL set, a Host header cannot choose the accepted `aud`."""
     from cancelgate.auth.clients import create_client
     from cancelgate.auth.keys import load_instance_keys
-    from tests.api.test_oauth import CLIENT_KEY, assertion, jwt_form
+    from tests.api.conftest import CLIENT_KEY
+    from tests.api.test_oauth import assertion, jwt_form
     from tests.e2e.seeding import in_session
 
     async def make(session: AsyncSession) -> str:

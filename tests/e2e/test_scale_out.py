@@ -4,7 +4,6 @@ SIGTERM drains jobs and requests. Every wait is bounded."""
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,22 +11,20 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from cancelgate.auth.keys import load_instance_keys
 from cancelgate.db.migrate import head_revision
 from cancelgate.db.urls import libpq_url
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.nbn import scenarios
-from cancelgate.ux.clients import create_channel_client
 from tests.api.test_ux_cancel import INSTALLATION_BODY
-from tests.e2e.seeding import in_session, seed, seed_ux
+from tests.e2e.seeding import seed, seed_channel, seed_ux
 from tests.e2e.test_processes import REQUEST, api_and_simulator, nbn_effective_cancellations
 from tests.support import (
     VERSION_8,
     drop_database,
     free_port,
     poll_outcome,
+    report,
     running,
     start,
     token_for,
@@ -37,11 +34,6 @@ from tests.support import (
 pytestmark = pytest.mark.e2e
 
 CRASH_REQUESTS = 300
-
-
-def report(**figures: object) -> None:
-    """What a test measured, printed for the closing notes (`pytest -s`)."""
-    print("MEASURED " + " ".join(f"{k}={v}" for k, v in figures.items()), file=sys.stderr)
 
 
 def set_fault(sim: str, target: str, **fault: object) -> None:
@@ -138,15 +130,7 @@ def test_sigterm_finishes_jobs_in_hand_and_drains_requests(
     """A SIGTERMed worker completes its running jobs; a SIGTERMed API answers its open PATCH."""
     client_id, secret, ids = seed(fresh_database, scenarios.BOOKED, 5)
     (ux_id,) = seed_ux(fresh_database, [csg.INSTALLATION])
-
-    async def channel(session: AsyncSession) -> tuple[str, str]:
-        keys = await load_instance_keys(session)
-        made = await create_channel_client(
-            session, keys.pepper, name="drain", business_units=["PR"]
-        )
-        return made.client_id, made.client_secret
-
-    ux_client, ux_secret = in_session(fresh_database, channel)
+    ux_client, ux_secret = seed_channel(fresh_database, "drain")
     with api_and_simulator(fresh_database, tmp_path, api_workers=2) as top:
         set_fault(top.sim, "nbn-cancel", kind="latency", seconds=2)
         worker = start(["worker", "--concurrency", "10"], top.env, tmp_path / "w.log")

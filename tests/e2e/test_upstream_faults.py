@@ -22,20 +22,17 @@ import httpx
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from cancelgate.auth.keys import load_instance_keys
 from cancelgate.db.migrate import upgrade
 from cancelgate.db.urls import libpq_url
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.faults import CSG_CANCEL, NBN_CANCEL, NBN_CHECK, NBN_SERVICE_CANCEL
 from cancelgate.upstream.nbn import scenarios, service_scenarios
-from cancelgate.ux.clients import create_channel_client
 from tests.api.checks import assert_error
 from tests.api.test_ux_cancel import INSTALLATION_BODY
-from tests.e2e.seeding import in_session, seed, seed_services, seed_ux
+from tests.e2e.seeding import seed, seed_channel, seed_services, seed_ux
 from tests.e2e.test_processes import REQUEST, SERVICE_REQUEST, sydney_today
-from tests.e2e.test_scale_out import job_counts, report, set_fault, sim_calls
+from tests.e2e.test_scale_out import job_counts, set_fault, sim_calls
 from tests.support import (
     VERSION_8,
     Process,
@@ -43,6 +40,7 @@ from tests.support import (
     drop_database,
     free_port,
     poll_outcome,
+    report,
     start,
     token_for,
     wait_for_http,
@@ -132,15 +130,13 @@ class Simulator:
 
 @dataclass
 class Rig:
-    """The module's topology: database, restartable simulator, API, worker, and their env."""
+    """The module's topology: database, restartable simulator, API, worker, a channel client."""
 
     database_url: str
     api: str
     sim: Simulator
-    env: dict[str, str]
     api_process: Process
     worker: Process
-    log_dir: Path
     channel: tuple[str, str] = ("", "")
 
     def alive(self) -> None:
@@ -200,7 +196,7 @@ def rig(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         wait_for_http(api + "/healthz", timeout=30, proc=api_process.proc)
         worker = start(["worker", "--concurrency", "10"], env, log_dir / "worker.log")
         processes.append(worker)
-        yield Rig(url, api, sim, env, api_process, worker, log_dir, channel_client(url))
+        yield Rig(url, api, sim, api_process, worker, seed_channel(url, "faults"))
     finally:
         for process in reversed(processes):
             process.stop()
@@ -222,19 +218,6 @@ def healthy(rig: Rig) -> Iterator[None]:
         rig.sim.start()
     clear_faults(rig)
     rig.alive()
-
-
-def channel_client(database_url: str) -> tuple[str, str]:
-    """A UX channel client for business unit PR; (client_id, client_secret)."""
-
-    async def make(session: AsyncSession) -> tuple[str, str]:
-        keys = await load_instance_keys(session)
-        made = await create_channel_client(
-            session, keys.pepper, name="faults", business_units=["PR"]
-        )
-        return made.client_id, made.client_secret
-
-    return in_session(database_url, make)
 
 
 def clear_faults(rig: Rig) -> None:

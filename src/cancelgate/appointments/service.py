@@ -24,7 +24,7 @@ from cancelgate.domain.appointments import (
 )
 from cancelgate.domain.errors import NotFound, RuleViolation, UpstreamUnavailable
 from cancelgate.events.repository import record_event
-from cancelgate.jobs.app import driver_connection, jobs_app
+from cancelgate.jobs.app import defer_in
 from cancelgate.runtime import Runtime
 from cancelgate.upstream.nbn.port import CancelAccepted, CancelOutcome, NbnUnavailable
 
@@ -89,11 +89,7 @@ async def _store_request(runtime: Runtime, *, principal: Principal, appointment_
             )
             session.add(cancellation)
             await session.flush()
-            await jobs_app.configure_task(
-                SUBMIT_TASK,
-                allow_unknown=False,
-                connection=await driver_connection(session),
-            ).defer_async(cancellation_id=cancellation.id)
+            await defer_in(session, SUBMIT_TASK, cancellation_id=cancellation.id)
     except IntegrityError as exc:
         raise RuleViolation([cancellation_in_progress(appointment_id)]) from exc
     log.info("appointment_cancellation_requested", cancellation_id=cancellation.id)
@@ -138,7 +134,6 @@ async def finish_cancellation(
             cancellation.cancelled_on = outcome.cancelled_at
             appointment.status = AppointmentStatus.CANCELLED.value
             appointment.cancelled_on = outcome.cancelled_at
-            await session.flush()
             await record_event(
                 session,
                 tenant_id=appointment.tenant_id,

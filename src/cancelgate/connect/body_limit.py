@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cancelgate.auth.oauth_errors import OAuthError
-from cancelgate.auth.router import TOKEN_PATH
-from cancelgate.connect.errors import payload_too_large
-from cancelgate.ux.errors import is_ux_path
-from cancelgate.ux.errors import payload_too_large as ux_payload_too_large
+from cancelgate.error_formats import too_large_for
 
 # How much of an oversized body is read and dropped so that its sender sees the 413.
 DRAIN_BYTES = 4 * 1024 * 1024
@@ -43,17 +38,6 @@ def declared_length(scope: Scope) -> int | None:
             text = value.decode("latin-1").strip()
             return int(text) if text.isdigit() else None
     return None
-
-
-def too_large(path: str, limit: int) -> Response:
-    """413 in the format of the API the path belongs to."""
-    if is_ux_path(path):
-        return ux_payload_too_large(limit).response()
-    if path == TOKEN_PATH:
-        return OAuthError(
-            "invalid_request", f"the request body exceeds {limit} bytes", 413
-        ).response()
-    return payload_too_large(limit).response()
 
 
 class BodyLimitMiddleware:
@@ -102,7 +86,7 @@ class BodyLimitMiddleware:
             await self._refuse(scope, receive, send, close=close)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, close: bool) -> None:
-        response = too_large(str(scope.get("path", "")), self.max_bytes)
+        response = too_large_for(str(scope.get("path", "")), self.max_bytes)
         if close:
             response.headers["Connection"] = "close"
         await response(scope, receive, send)

@@ -7,10 +7,8 @@ from datetime import datetime
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cancelgate.connect.errors import internal_error
 from cancelgate.connect.versions import DEPRECATED_SCOPE_KEY
-from cancelgate.ux.errors import internal_error as ux_internal_error
-from cancelgate.ux.errors import is_ux_path
+from cancelgate.error_formats import internal_error_for
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +62,5 @@ class SecurityHeadersMiddleware:
             log.exception("unhandled_error", path=scope.get("path"), method=scope.get("method"))
             if started:
                 raise
-            path = str(scope.get("path", ""))
-            error = ux_internal_error() if is_ux_path(path) else internal_error()
-            response = error.response()
+            response = internal_error_for(str(scope.get("path", "")))
             await response(scope, receive, send_with_headers)

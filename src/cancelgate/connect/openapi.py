@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cancelgate.idempotency.keys import MAX_KEY_LENGTH
+
 
 class SubErrorBody(BaseModel):
     """One broken rule: `code` and `message`, and for field rules where it was found."""
@@ -89,7 +91,12 @@ IDEMPOTENCY_KEY = {
     "in": "header",
     "required": False,
     "description": "Retry safely: the first response to this key is replayed for 24 h",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": "^[!-~]+$",
+    },
 }
 
 # Status sets by kind of Connect endpoint.

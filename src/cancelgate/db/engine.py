@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,11 +14,11 @@ from cancelgate.db.urls import sqlalchemy_url
 from cancelgate.settings import Settings
 
 
-def resolve_database_url(settings: Settings, data_dir: Path | None = None) -> str:
+def resolve_database_url(settings: Settings) -> str:
     """The configured DATABASE_URL, or the URL of the embedded server (started on demand)."""
     if settings.database_url:
         return settings.database_url
-    return start_embedded(data_dir or settings.data_dir)
+    return start_embedded(settings.data_dir)
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:

@@ -12,7 +12,7 @@ from enum import StrEnum
 HEADER = "idempotency-key"
 MAX_KEY_LENGTH = 255
 # Visible ASCII only: a key is an opaque token (the draft recommends a UUID).
-KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
+KEY_PATTERN = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")
 PROCESSING = "processing"
 COMPLETED = "completed"
 # Response headers worth replaying (the rest are added on the way out, or are per-response).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -9,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cancelgate.auth.principal import bearer_token_of
 from cancelgate.auth.tokens import InvalidToken, verify_access_token
 from cancelgate.connect.errors import BUSINESS_RULE, CLIENT_VALIDATION, ConnectError
+from cancelgate.connect.openapi import CONNECT_PREFIX
 from cancelgate.idempotency import repository
 from cancelgate.idempotency.keys import (
     HEADER,
@@ -22,7 +24,6 @@ from cancelgate.idempotency.models import IdempotencyRecord
 from cancelgate.json_input import single
 from cancelgate.runtime import Runtime
 
-CONNECT_PREFIX = "/api/connect/"
 REPLAYED = (b"idempotent-replayed", b"true")
 
 
@@ -177,6 +178,9 @@ def _tenant_of(runtime: Runtime, headers: list[tuple[str, str]]) -> int | None:
     token = bearer_token_of(single([v for k, v in headers if k == "authorization"]))
     if token is None:
         return None
+    known = runtime.principals.get(token, time.time())
+    if known is not None:
+        return known.tenant_id
     try:
         return verify_access_token(runtime.keys, token).tenant_id
     except InvalidToken:

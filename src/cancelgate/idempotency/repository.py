@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,14 +41,14 @@ async def claim(
             insert(IdempotencyRecord)
             .values(tenant_id=tenant_id, key=key, **fresh)
             .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
-            .returning(IdempotencyRecord.id)
+            .returning(IdempotencyRecord)
         )
+        if inserted is not None:
+            return None, inserted
         stmt = select(IdempotencyRecord).where(
             IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key
         )
         record = (await session.execute(stmt.with_for_update())).scalar_one()
-        if inserted is not None:
-            return None, record
         recorded = Recorded(
             record.fingerprint, record.state, record.locked_until, record.expires_at
         )
@@ -70,13 +70,16 @@ async def complete(
 ) -> None:
     """Keep the first response for replays."""
     async with sessions.begin() as session:
-        record = await session.get(IdempotencyRecord, record_id, with_for_update=True)
-        if record is None:
-            return
-        record.state = COMPLETED
-        record.response_status = status
-        record.response_headers = [list(pair) for pair in headers]
-        record.response_body = body
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.id == record_id)
+            .values(
+                state=COMPLETED,
+                response_status=status,
+                response_headers=[list(pair) for pair in headers],
+                response_body=body,
+            )
+        )
 
 
 async def release(sessions: async_sessionmaker[AsyncSession], record_id: int) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import procrastinate
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,3 +46,16 @@ async def driver_connection(session: AsyncSession) -> object:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection
+
+
+async def defer_in(
+    session: AsyncSession, task: str, *, schedule_at: datetime | None = None, **args: Any
+) -> int:
+    """Defer a job in the session's transaction: it exists only if that commits. Its id."""
+    job_id: int = await jobs_app.configure_task(
+        task,
+        allow_unknown=False,
+        connection=await driver_connection(session),
+        schedule_at=schedule_at,
+    ).defer_async(**args)
+    return job_id

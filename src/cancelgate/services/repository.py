@@ -7,9 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.services.models import Service, ServiceCancellation
 
-# Built once: the status GET is polled hard, and building a statement costs more than running it.
-SERVICE_FOR_TENANT = select(Service).where(
-    Service.id == bindparam("service_id"), Service.tenant_id == bindparam("tenant_id")
+# Built once: building a statement costs more than running it (profiled). Every writer of a
+# service's cancellations (API commands and the submission job) holds the service's row lock.
+LOCKED_SERVICE_FOR_TENANT = (
+    select(Service)
+    .where(Service.id == bindparam("service_id"), Service.tenant_id == bindparam("tenant_id"))
+    .with_for_update()
 )
 LATEST_CANCELLATION = (
     select(ServiceCancellation)
@@ -17,8 +20,12 @@ LATEST_CANCELLATION = (
     .order_by(ServiceCancellation.id.desc())
     .limit(1)
 )
-
-
+LOCKED_CANCELLATION_WITH_SERVICE = (
+    select(ServiceCancellation, Service)
+    .join(Service, Service.id == ServiceCancellation.service_id)
+    .where(ServiceCancellation.id == bindparam("cancellation_id"))
+    .with_for_update()
+)
 _LATEST_ID = (
     select(func.max(ServiceCancellation.id))
     .where(ServiceCancellation.service_id == Service.id)
@@ -42,33 +49,24 @@ async def service_with_latest(
     return None if row is None else (row[0], row[1])
 
 
-async def service_for_tenant(
-    session: AsyncSession, tenant_id: int, service_id: int, *, lock: bool = False
+async def locked_service_for_tenant(
+    session: AsyncSession, tenant_id: int, service_id: int
 ) -> Service | None:
-    """The tenant's service, or None if it does not exist or is someone else's."""
-    stmt = SERVICE_FOR_TENANT.with_for_update() if lock else SERVICE_FOR_TENANT
+    """The tenant's service, locked until commit; None if it does not exist or is someone else's."""
     params = {"service_id": service_id, "tenant_id": tenant_id}
-    return (await session.execute(stmt, params)).scalar_one_or_none()
+    return (await session.execute(LOCKED_SERVICE_FOR_TENANT, params)).scalar_one_or_none()
 
 
-async def latest_cancellation(
-    session: AsyncSession, service_id: int, *, lock: bool = False
-) -> ServiceCancellation | None:
+async def latest_cancellation(session: AsyncSession, service_id: int) -> ServiceCancellation | None:
     """The service's most recent cancellation request (the one the API shows), or None."""
-    stmt = LATEST_CANCELLATION.with_for_update() if lock else LATEST_CANCELLATION
-    return (await session.execute(stmt, {"service_id": service_id})).scalar_one_or_none()
+    params = {"service_id": service_id}
+    return (await session.execute(LATEST_CANCELLATION, params)).scalar_one_or_none()
 
 
-async def cancellation_with_service(
-    session: AsyncSession, cancellation_id: int, *, lock: bool = False
+async def locked_cancellation_with_service(
+    session: AsyncSession, cancellation_id: int
 ) -> tuple[ServiceCancellation, Service] | None:
-    """A cancellation and its service, for the submission job (no tenant: internal)."""
-    stmt = (
-        select(ServiceCancellation, Service)
-        .join(Service, Service.id == ServiceCancellation.service_id)
-        .where(ServiceCancellation.id == cancellation_id)
-    )
-    if lock:
-        stmt = stmt.with_for_update()
-    row = (await session.execute(stmt)).one_or_none()
+    """A cancellation and its service, locked, for the submission job (no tenant: internal)."""
+    params = {"cancellation_id": cancellation_id}
+    row = (await session.execute(LOCKED_CANCELLATION_WITH_SERVICE, params)).one_or_none()
     return None if row is None else (row[0], row[1])

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.clock import Clock, start_of_day
-from cancelgate.jobs.app import driver_connection, jobs_app
+from cancelgate.jobs.app import defer_in
 from cancelgate.services.models import ServiceCancellation
 
 SUBMIT_TASK = "services.submit_cancellation"
@@ -39,11 +39,12 @@ async def schedule_submission(
     await drop_pending_job(session, cancellation)
     await session.flush()  # the job needs the row's id
     cancellation.submit_at = at
-    job_id = await jobs_app.configure_task(
+    job_id = await defer_in(
+        session,
         SUBMIT_TASK,
-        allow_unknown=False,
-        connection=await driver_connection(session),
         # procrastinate compares with the database's clock: convert from ours.
         schedule_at=clock.to_real(at) if at > clock.now() else None,
-    ).defer_async(cancellation_id=cancellation.id, submission=cancellation.submission)
+        cancellation_id=cancellation.id,
+        submission=cancellation.submission,
+    )
     cancellation.submission_job_id = job_id

@@ -74,13 +74,13 @@ class ServiceCancellationBody(BaseModel):
     status: str | None
     requestDate: str | None
     requestedOn: str | None
-    requestedById: str | None
+    requestedById: int | None
     requestedByName: str | None
     requestedByEmail: str | None
     errorDetail: str | None
     cancelledOn: str | None
     abortedOn: str | None
-    abortedById: str | None
+    abortedById: int | None
     abortedByName: str | None
     abortedByEmail: str | None
     canRequestCancellation: bool

@@ -68,15 +68,17 @@ class Submission:
     request_key: str
 
 
-async def _owned_service(
-    session: AsyncSession, principal: Principal, service_id: int, *, lock: bool = False
-) -> Service:
-    service = await repository.service_for_tenant(
-        session, principal.tenant_id, service_id, lock=lock
-    )
+async def _locked_with_latest(
+    session: AsyncSession, principal: Principal, service_id: int
+) -> tuple[Service, ServiceCancellation | None]:
+    """The caller's service, locked, and its latest cancellation request; else NotFound.
+
+    Two statements, not one join: the latest request must be read after the lock is held.
+    """
+    service = await repository.locked_service_for_tenant(session, principal.tenant_id, service_id)
     if service is None:
         raise NotFound(service_id)
-    return service
+    return service, await repository.latest_cancellation(session, service.id)
 
 
 def new_request(
@@ -109,8 +111,7 @@ async def request_cancellation(
     """Store a REQUESTED cancellation and schedule its submission, atomically."""
     try:
         async with runtime.sessions.begin() as session:
-            service = await _owned_service(session, principal, service_id, lock=True)
-            latest = await repository.latest_cancellation(session, service.id)
+            service, latest = await _locked_with_latest(session, principal, service_id)
             refusal = request_refusal(
                 eligible=is_eligible(service.status, service.eligible_for_cancellation),
                 open_status=latest.status if latest is not None else None,
@@ -120,7 +121,6 @@ async def request_cancellation(
             now = runtime.clock.now()
             cancellation = new_request(service, principal, cancellation_date, requested_on=now)
             session.add(cancellation)
-            await session.flush()
             at = submission_time(cancellation_date, runtime.zone, now)
             await schedule_submission(session, runtime.clock, cancellation, at)
     except IntegrityError as exc:
@@ -133,8 +133,7 @@ async def _changeable(
     session: AsyncSession, principal: Principal, service_id: int
 ) -> ServiceCancellation:
     """The service's cancellation if a reschedule or abort may change it; else 404 or 422."""
-    service = await _owned_service(session, principal, service_id, lock=True)
-    latest = await repository.latest_cancellation(session, service.id)
+    _, latest = await _locked_with_latest(session, principal, service_id)
     refusal = change_refusal(latest.status if latest is not None else None)
     if refusal is not None:
         raise RuleViolation([refusal])
@@ -195,7 +194,7 @@ async def _locked_for_job(
     session: AsyncSession, cancellation_id: int, submission: int
 ) -> tuple[ServiceCancellation, Service] | None:
     """The cancellation and its service, locked, if this job is still the one to act."""
-    row = await repository.cancellation_with_service(session, cancellation_id, lock=True)
+    row = await repository.locked_cancellation_with_service(session, cancellation_id)
     if row is None or not may_submit(row[0].status, row[0].submission, submission):
         return None
     return row
@@ -240,7 +239,6 @@ async def finish_submission(
             cancellation.status = S.REJECTED.value
             cancellation.error_detail = outcome.message
             event_type = SERVICE_CANCELLATION_REJECTED
-        await session.flush()
         await record_event(
             session,
             tenant_id=service.tenant_id,

@@ -63,10 +63,9 @@ async def authenticate(
     if len(client_id) < MIN_LENGTH or len(client_secret) < MIN_LENGTH:
         raise unauthorized()
     client = await repository.channel_client(session, client_id)
-    if client is None or not client.enabled:
-        # Same work as a real check, so that timing does not reveal which ids exist.
-        verify_secret(pepper, client_secret, hash_secret(pepper, "x" * MIN_LENGTH))
-        raise unauthorized()
-    if not verify_secret(pepper, client_secret, client.secret_hash):
+    usable = client is not None and client.enabled
+    # Checked either way (against nothing when unusable): timing does not reveal which ids exist.
+    ok = verify_secret(pepper, client_secret, client.secret_hash if usable and client else None)
+    if client is None or not usable or not ok:
         raise unauthorized()
     return client

@@ -26,7 +26,7 @@ class DeliveryView:
     attempts: list[WebhookAttempt] = field(default_factory=list)
 
 
-def disabled(subscription_id: int) -> RuleViolation:
+def disabled() -> RuleViolation:
     """Refusal to send to a disabled subscription."""
     return RuleViolation(
         [
@@ -66,7 +66,7 @@ async def redeliver(
         if found is None or delivery is None or delivery.subscription_id != found.id:
             raise NotFound(delivery_id)
         if not found.enabled:
-            raise disabled(found.id)
+            raise disabled()
         event = await session.get(Event, delivery.event_id)
         assert event is not None
         if delivery.status != PENDING:
@@ -84,7 +84,7 @@ async def send_test_event(
     async with runtime.sessions.begin() as session:
         found = await owned(session, principal, subscription_id)
         if not found.enabled:
-            raise disabled(found.id)
+            raise disabled()
         event = Event(
             tenant_id=principal.tenant_id,
             type=TEST_EVENT,

@@ -23,7 +23,7 @@ from cancelgate.webhooks import policy
 from cancelgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from cancelgate.webhooks.outbox import DELIVER_TASK, PENDING, defer_attempt
 from cancelgate.webhooks.signing import signature_header, unseal
-from cancelgate.webhooks.targets import TargetRefused, check_url, resolve_and_check
+from cancelgate.webhooks.targets import TargetRefused, check_target
 
 log = structlog.get_logger(__name__)
 
@@ -99,17 +99,13 @@ async def _prepare(runtime: Runtime, delivery_id: int) -> Outgoing | None:
 
 
 async def _send(runtime: Runtime, outgoing: Outgoing) -> Answer:
-    allow = runtime.settings.webhook_allow_insecure
     started = time.monotonic()
     try:
-        host, port = check_url(outgoing.url, allow_insecure=allow)
         # Checked again at delivery time: DNS may have changed since the subscription was made.
-        await resolve_and_check(host, port, allow_loopback=allow)
-        timeout = httpx.Timeout(runtime.settings.webhook_timeout_seconds)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
-            response = await client.post(
-                outgoing.url, content=outgoing.body, headers=outgoing.headers
-            )
+        await check_target(outgoing.url, allow_insecure=runtime.settings.webhook_allow_insecure)
+        response = await runtime.webhook_http.post(
+            outgoing.url, content=outgoing.body, headers=outgoing.headers
+        )
     except TargetRefused as exc:
         return Answer(None, _since(started), f"refused: {exc}"[:500], None)
     except httpx.HTTPError as exc:

@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.events.models import Event
-from cancelgate.jobs.app import driver_connection, jobs_app
+from cancelgate.jobs.app import defer_in
 from cancelgate.webhooks.models import WebhookDelivery, WebhookSubscription
 
 DELIVER_TASK = "webhooks.deliver"
@@ -19,12 +19,7 @@ async def defer_attempt(
     session: AsyncSession, delivery_id: int, at: datetime | None = None
 ) -> None:
     """Schedule the next attempt of a delivery, in the caller's transaction."""
-    await jobs_app.configure_task(
-        DELIVER_TASK,
-        allow_unknown=False,
-        connection=await driver_connection(session),
-        schedule_at=at,
-    ).defer_async(delivery_id=delivery_id)
+    await defer_in(session, DELIVER_TASK, schedule_at=at, delivery_id=delivery_id)
 
 
 async def enqueue_delivery(

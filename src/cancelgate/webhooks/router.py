@@ -80,6 +80,12 @@ def delivery_resource(view: DeliveryView) -> dict[str, Any]:
     }
 
 
+def delivery_accepted(subscription_id: int, view: DeliveryView) -> JSONResponse:
+    """202 with the delivery, pointing at the subscription's delivery log."""
+    headers = {"Location": f"{PREFIX}/{subscription_id}/deliveries"}
+    return JSONResponse(delivery_resource(view), status_code=202, headers=headers)
+
+
 @router.post(
     "",
     status_code=201,
@@ -217,8 +223,7 @@ async def send_test_event(
     view = await deliveries.send_test_event(
         runtime_of(request), principal=principal, subscription_id=sid
     )
-    headers = {"Location": f"{PREFIX}/{sid}/deliveries"}
-    return JSONResponse(delivery_resource(view), status_code=202, headers=headers)
+    return delivery_accepted(sid, view)
 
 
 @router.get(
@@ -260,5 +265,4 @@ async def redeliver(
         subscription_id=sid,
         delivery_id=path_id(delivery_id),
     )
-    headers = {"Location": f"{PREFIX}/{sid}/deliveries"}
-    return JSONResponse(delivery_resource(view), status_code=202, headers=headers)
+    return delivery_accepted(sid, view)

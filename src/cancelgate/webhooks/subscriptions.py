@@ -14,7 +14,7 @@ from cancelgate.webhooks import repository
 from cancelgate.webhooks.models import WebhookSubscription
 from cancelgate.webhooks.schemas import EVENT_TYPES, UpdateSubscriptionCommand
 from cancelgate.webhooks.signing import new_secret, seal
-from cancelgate.webhooks.targets import TargetRefused, check_url, resolve_and_check
+from cancelgate.webhooks.targets import TargetRefused, check_target
 
 ROTATION_GRACE = timedelta(hours=24)
 
@@ -39,10 +39,8 @@ async def owned(
 
 async def checked_url(runtime: Runtime, url: str, object_name: str) -> str:
     """The URL if webhooks may be sent there (scheme, host, resolved addresses); else 422."""
-    allow = runtime.settings.webhook_allow_insecure
     try:
-        host, port = check_url(url, allow_insecure=allow)
-        await resolve_and_check(host, port, allow_loopback=allow)
+        await check_target(url, allow_insecure=runtime.settings.webhook_allow_insecure)
     except TargetRefused as exc:
         raise RuleViolation(
             [SubError("constraints.webhook.url.refused", str(exc), object_name, "url", url)]

@@ -62,6 +62,12 @@ def check_address(address: IPAddress, *, allow_loopback: bool) -> None:
         raise TargetRefused(f"{address} is not a public address")
 
 
+async def check_target(url: str, *, allow_insecure: bool) -> None:
+    """The whole check of a webhook URL: its form, then every address its host resolves to."""
+    host, port = check_url(url, allow_insecure=allow_insecure)
+    await resolve_and_check(host, port, allow_loopback=allow_insecure)
+
+
 async def resolve_and_check(host: str, port: int, *, allow_loopback: bool) -> list[str]:
     """Resolve the host and refuse it if any address it maps to is not allowed."""
     loop = asyncio.get_running_loop()

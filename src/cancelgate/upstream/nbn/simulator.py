@@ -162,14 +162,5 @@ class NbnSimulator:
         async with self.sessions() as session:
             return int((await session.execute(stmt)).scalar_one())
 
-    async def effective_service_cancellations(self, nbn_service_id: str) -> int:
-        """How many times the nbn cancelled this service (for tests)."""
-        stmt = select(func.count()).where(
-            SimNbnServiceCancellation.outcome == ACCEPTED,
-            SimNbnServiceCancellation.nbn_service_id == nbn_service_id,
-        )
-        async with self.sessions() as session:
-            return int((await session.execute(stmt)).scalar_one())
-
     async def close(self) -> None:
         """Nothing to release: sessions belong to the caller's engine."""
