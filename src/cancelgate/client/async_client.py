@@ -1,0 +1,724 @@
+"""`AsyncClient`: the Connect and UX APIs from Python: tokens, retries, request-reply."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypeVar, overload
+
+import httpx
+
+from cancelgate.client.errors import (
+    ApiError,
+    ConnectApiError,
+    OAuthError,
+    ProtocolError,
+    TransportError,
+    UxApiError,
+    WaitTimeout,
+)
+from cancelgate.client.models import (
+    Accepted,
+    AppointmentCancellation,
+    Delivery,
+    InProgress,
+    Service,
+    ServiceCancellation,
+    Subscription,
+    Token,
+    UxCancellation,
+)
+from cancelgate.client.polling import (
+    PollPolicy,
+    next_delay,
+    parse_retry_after,
+    refresh_margin,
+    resolve_location,
+)
+from cancelgate.client.tokens import Credentials, load_private_key, token_form
+from cancelgate.client.ux import cancel_body
+
+T = TypeVar("T")
+ApiKind = Literal["connect", "ux", "oauth"]
+
+APPOINTMENT_CANCELLATIONS = "/api/connect/orders/appointment-cancellations"
+SERVICE_CANCELLATIONS = "/api/connect/services/service-cancellations"
+SERVICES = "/api/connect/services"
+SANDBOX_SUBMIT = "/api/connect/sandbox/service-cancellations/requests/{}/submit"
+SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
+UX_APPOINTMENT = "/ecom-ux/v1/{}/appointment/{}"
+DEFAULT_VERSION = 8
+# The service-cancellation endpoints stop at version 7 (the others serve 1..8).
+SERVICE_CANCELLATION_LATEST = 7
+# Answers that say "the same request again, a little later" (409: the idempotency key's
+# first request is still running).
+RETRIED_STATUSES = frozenset({409, 429, 503, 504})
+# A server asking for a longer pause than this is answered with its error, not a hidden wait.
+MAX_RETRY_WAIT = 10.0
+# Never poll faster than this, even when told `Retry-After: 0`.
+MIN_POLL_DELAY = 0.05
+
+
+@dataclass(frozen=True)
+class PollUpdate:
+    """What `on_poll` hears before each pause of a wait: polls so far, time spent, next pause."""
+
+    location: str
+    polls: int
+    elapsed: float
+    next_delay: float
+
+
+OnPoll = Callable[[PollUpdate], None]
+
+
+class AsyncClient:
+    """A client of one cancelgate server (or any server speaking the same APIs).
+
+    Use it as `async with AsyncClient(base_url, client_id=…, client_secret=…) as api:`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        private_key: str | bytes | Path | None = None,
+        key_id: str | None = None,
+        token_url: str | None = None,
+        api_version: int = DEFAULT_VERSION,
+        ux_client_id: str | None = None,
+        ux_client_secret: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 2,
+        poll: PollPolicy | None = None,
+        http: httpx.AsyncClient | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token_url = token_url or f"{self.base_url}/oauth/token"
+        self.api_version = api_version
+        self.retries = retries
+        self.poll = poll or PollPolicy()
+        self._credentials = (
+            Credentials(
+                client_id=client_id,
+                client_secret=client_secret,
+                private_key_pem=load_private_key(private_key) if private_key else None,
+                key_id=key_id,
+            )
+            if client_id is not None
+            else None
+        )
+        self._ux = (ux_client_id, ux_client_secret)
+        self._http = http or httpx.AsyncClient(timeout=timeout, headers=_user_agent())
+        self._owns_http = http is None
+        self._rng = rng or random.Random()
+        self._token: Token | None = None
+        self._token_renew_at = 0.0
+        self._token_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it was passed in)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    # --- tokens -------------------------------------------------------------------------
+
+    async def token(self, *, refresh: bool = False) -> Token:
+        """The cached access token, fetched anew when missing, near expiry or `refresh`."""
+        async with self._token_lock:
+            if refresh or self._token is None or time.monotonic() >= self._token_renew_at:
+                self._token = await self._fetch_token()
+                margin = refresh_margin(self._token.expires_in)
+                self._token_renew_at = time.monotonic() + self._token.expires_in - margin
+            return self._token
+
+    async def _fetch_token(self) -> Token:
+        credentials = self._credentials
+        if credentials is None:
+            raise ValueError("this client has no client_id: give client_secret or private_key")
+        auth = (
+            httpx.BasicAuth(credentials.client_id, credentials.client_secret)
+            if credentials.client_secret is not None
+            else None
+        )
+        response = await self._send(
+            "POST",
+            self.token_url,
+            form=lambda: token_form(credentials, self.token_url, int(time.time())),
+            auth=auth,
+        )
+        if response.status_code != 200:
+            raise _error(response, "oauth")
+        return Token.from_json(_json_object(response))
+
+    # --- appointment cancellations ------------------------------------------------------
+
+    @overload
+    async def cancel_appointment(
+        self, appointment_id: int, *, wait: Literal[False] = False, timeout: float | None = None,
+        version: int | None = None, idempotency_key: str | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> Accepted: ...  # fmt: skip
+    @overload
+    async def cancel_appointment(
+        self, appointment_id: int, *, wait: Literal[True], timeout: float | None = None,
+        version: int | None = None, idempotency_key: str | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> AppointmentCancellation: ...  # fmt: skip
+    async def cancel_appointment(
+        self,
+        appointment_id: int,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> Accepted | AppointmentCancellation:
+        """Request an appointment's cancellation: 201 + Location, or with `wait` its outcome."""
+        accepted = await self._command(
+            f"{APPOINTMENT_CANCELLATIONS}/request",
+            {"appointmentId": appointment_id},
+            version or self.api_version,
+            idempotency_key,
+        )
+        if not wait:
+            return accepted
+        return await self.wait_appointment_cancellation(
+            accepted.location, timeout=timeout, version=version, on_poll=on_poll
+        )
+
+    async def appointment_cancellation(
+        self, request: int | str, *, version: int | None = None
+    ) -> AppointmentCancellation | InProgress:
+        """One look at a request's outcome (by id or Location); a 422 outcome raises."""
+        location = self._location(request, f"{APPOINTMENT_CANCELLATIONS}/requests/{{}}")
+        return await self._look(
+            location, version or self.api_version, AppointmentCancellation.from_json
+        )
+
+    async def wait_appointment_cancellation(
+        self,
+        request: int | str,
+        *,
+        timeout: float | None = None,
+        version: int | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> AppointmentCancellation:
+        """Poll a request's outcome until it is final; a 422 outcome raises `ConnectApiError`."""
+        location = self._location(request, f"{APPOINTMENT_CANCELLATIONS}/requests/{{}}")
+        return await self._wait(
+            location,
+            lambda: self.appointment_cancellation(location, version=version),
+            timeout,
+            on_poll,
+        )
+
+    # --- service cancellations ----------------------------------------------------------
+
+    @overload
+    async def request_service_cancellation(
+        self, service_id: int, cancellation_date: date | str, *, wait: Literal[False] = False,
+        timeout: float | None = None, version: int | None = None,
+        idempotency_key: str | None = None, on_poll: OnPoll | None = None,
+    ) -> Accepted: ...  # fmt: skip
+    @overload
+    async def request_service_cancellation(
+        self, service_id: int, cancellation_date: date | str, *, wait: Literal[True],
+        timeout: float | None = None, version: int | None = None,
+        idempotency_key: str | None = None, on_poll: OnPoll | None = None,
+    ) -> ServiceCancellation: ...  # fmt: skip
+    async def request_service_cancellation(
+        self,
+        service_id: int,
+        cancellation_date: date | str,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> Accepted | ServiceCancellation:
+        """Request a service's cancellation on a date (today or later, business time zone)."""
+        body = {"serviceId": service_id, "cancellationDate": _iso_date(cancellation_date)}
+        return await self._service_command(
+            "request", body, wait, timeout, version, idempotency_key, on_poll
+        )
+
+    @overload
+    async def reschedule_service_cancellation(
+        self, service_id: int, cancellation_date: date | str, *, wait: Literal[False] = False,
+        timeout: float | None = None, version: int | None = None,
+        idempotency_key: str | None = None, on_poll: OnPoll | None = None,
+    ) -> Accepted: ...  # fmt: skip
+    @overload
+    async def reschedule_service_cancellation(
+        self, service_id: int, cancellation_date: date | str, *, wait: Literal[True],
+        timeout: float | None = None, version: int | None = None,
+        idempotency_key: str | None = None, on_poll: OnPoll | None = None,
+    ) -> ServiceCancellation: ...  # fmt: skip
+    async def reschedule_service_cancellation(
+        self,
+        service_id: int,
+        cancellation_date: date | str,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> Accepted | ServiceCancellation:
+        """Move a REQUESTED or IN_ERROR cancellation to another date."""
+        body = {"serviceId": service_id, "cancellationDate": _iso_date(cancellation_date)}
+        return await self._service_command(
+            "requests/reschedule", body, wait, timeout, version, idempotency_key, on_poll
+        )
+
+    @overload
+    async def abort_service_cancellation(
+        self, service_id: int, *, wait: Literal[False] = False, timeout: float | None = None,
+        version: int | None = None, idempotency_key: str | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> Accepted: ...  # fmt: skip
+    @overload
+    async def abort_service_cancellation(
+        self, service_id: int, *, wait: Literal[True], timeout: float | None = None,
+        version: int | None = None, idempotency_key: str | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> ServiceCancellation: ...  # fmt: skip
+    async def abort_service_cancellation(
+        self,
+        service_id: int,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> Accepted | ServiceCancellation:
+        """Abort a REQUESTED or IN_ERROR cancellation."""
+        return await self._service_command(
+            "requests/abort",
+            {"serviceId": service_id},
+            wait,
+            timeout,
+            version,
+            idempotency_key,
+            on_poll,
+        )
+
+    @overload
+    async def submit_service_cancellation(
+        self, service_id: int, *, wait: Literal[False] = False, timeout: float | None = None,
+        version: int | None = None, idempotency_key: str | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> Accepted: ...  # fmt: skip
+    @overload
+    async def submit_service_cancellation(
+        self, service_id: int, *, wait: Literal[True], timeout: float | None = None,
+        version: int | None = None, idempotency_key: str | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> ServiceCancellation: ...  # fmt: skip
+    async def submit_service_cancellation(
+        self,
+        service_id: int,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> Accepted | ServiceCancellation:
+        """Sandbox only: submit a REQUESTED cancellation to the nbn now rather than on its date."""
+        accepted = await self._command(
+            SANDBOX_SUBMIT.format(service_id),
+            None,
+            version or SERVICE_CANCELLATION_LATEST,
+            idempotency_key,
+        )
+        if not wait:
+            return accepted
+        return await self.wait_service_cancellation(
+            accepted.location, timeout=timeout, version=version, on_poll=on_poll
+        )
+
+    async def service_cancellation(
+        self, service: int | str, *, version: int | None = None
+    ) -> ServiceCancellation | InProgress:
+        """One look at a service's cancellation (by service id or Location); 422 raises."""
+        location = self._location(service, f"{SERVICE_CANCELLATIONS}/requests/{{}}")
+        return await self._look(
+            location, version or SERVICE_CANCELLATION_LATEST, ServiceCancellation.from_json
+        )
+
+    async def wait_service_cancellation(
+        self,
+        service: int | str,
+        *,
+        timeout: float | None = None,
+        version: int | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> ServiceCancellation:
+        """Poll until the cancellation is no longer with the submission process (200 or 422)."""
+        location = self._location(service, f"{SERVICE_CANCELLATIONS}/requests/{{}}")
+        return await self._wait(
+            location, lambda: self.service_cancellation(location, version=version), timeout, on_poll
+        )
+
+    async def service(self, service_id: int, *, version: int | None = None) -> Service:
+        """A service, its eligibility and its latest cancellation."""
+        response = await self._connect("GET", f"{SERVICES}/{service_id}", version)
+        return Service.from_json(_expect(response, 200, "connect"))
+
+    async def _service_command(
+        self,
+        action: str,
+        body: dict[str, Any],
+        wait: bool,
+        timeout: float | None,
+        version: int | None,
+        idempotency_key: str | None,
+        on_poll: OnPoll | None,
+    ) -> Accepted | ServiceCancellation:
+        accepted = await self._command(
+            f"{SERVICE_CANCELLATIONS}/{action}",
+            body,
+            version or SERVICE_CANCELLATION_LATEST,
+            idempotency_key,
+        )
+        if not wait:
+            return accepted
+        return await self.wait_service_cancellation(
+            accepted.location, timeout=timeout, version=version, on_poll=on_poll
+        )
+
+    # --- UX API -------------------------------------------------------------------------
+
+    async def cancel_ux_appointment(
+        self,
+        business_id: str,
+        appointment_id: str,
+        *,
+        order_class: str,
+        reason: str = "CR",
+        billing_account: str | None = None,
+        correlation_id: str | None = None,
+        end_date_time: datetime | None = None,
+    ) -> UxCancellation:
+        """Cancel an appointment in the billing system (UX API PATCH, synchronous)."""
+        client_id, client_secret = self._ux
+        if client_id is None or client_secret is None:
+            raise ValueError("the UX API needs ux_client_id and ux_client_secret")
+        correlation = correlation_id or str(uuid.uuid4())
+        headers = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "X-Correlation-ID": correlation,
+        }
+        body = cancel_body(reason, order_class, billing_account, end_date_time)
+        response = await self._send(
+            "PATCH",
+            self._url(UX_APPOINTMENT.format(business_id, appointment_id)),
+            headers=headers,
+            json=body,
+        )
+        answer = _expect(response, 200, "ux")
+        return UxCancellation(
+            id=str(answer.get("id", appointment_id)),
+            status=str(answer.get("status", "")),
+            correlation_id=response.headers.get("X-Correlation-ID", correlation),
+        )
+
+    # --- webhooks -----------------------------------------------------------------------
+
+    async def create_subscription(
+        self,
+        url: str,
+        events: list[str],
+        *,
+        description: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Subscription:
+        """Subscribe a URL to events; the answer carries the signing secret, shown this once."""
+        body: dict[str, Any] = {"url": url, "events": events}
+        if description is not None:
+            body["description"] = description
+        response = await self._connect(
+            "POST", SUBSCRIPTIONS, None, body, idempotency_key or _new_key()
+        )
+        return Subscription.from_json(_expect(response, 201, "connect"))
+
+    async def subscriptions(self) -> list[Subscription]:
+        """Every subscription of the caller (never their secrets)."""
+        response = await self._connect("GET", SUBSCRIPTIONS, None)
+        return [Subscription.from_json(item) for item in _expect_list(response)]
+
+    async def subscription(self, subscription_id: int) -> Subscription:
+        """One subscription."""
+        response = await self._connect("GET", f"{SUBSCRIPTIONS}/{subscription_id}", None)
+        return Subscription.from_json(_expect(response, 200, "connect"))
+
+    async def update_subscription(
+        self,
+        subscription_id: int,
+        *,
+        url: str | None = None,
+        events: list[str] | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> Subscription:
+        """Change what is given of url, events, description and enabled."""
+        changes = {"url": url, "events": events, "description": description, "enabled": enabled}
+        body = {name: value for name, value in changes.items() if value is not None}
+        response = await self._connect("PATCH", f"{SUBSCRIPTIONS}/{subscription_id}", None, body)
+        return Subscription.from_json(_expect(response, 200, "connect"))
+
+    async def delete_subscription(self, subscription_id: int) -> None:
+        """Delete a subscription (its deliveries stop)."""
+        response = await self._connect("DELETE", f"{SUBSCRIPTIONS}/{subscription_id}", None)
+        if response.status_code != 204:
+            raise _error(response, "connect")
+
+    async def rotate_secret(self, subscription_id: int) -> Subscription:
+        """A new signing secret (shown this once); the old one stays valid for 24 h."""
+        response = await self._connect(
+            "POST", f"{SUBSCRIPTIONS}/{subscription_id}/rotate-secret", None, None, _new_key()
+        )
+        return Subscription.from_json(_expect(response, 200, "connect"))
+
+    async def send_test_event(self, subscription_id: int) -> Delivery:
+        """Deliver a `webhook.test` event to the subscription (202: on its way)."""
+        response = await self._connect(
+            "POST", f"{SUBSCRIPTIONS}/{subscription_id}/test", None, None, _new_key()
+        )
+        return Delivery.from_json(_expect(response, 202, "connect"))
+
+    async def deliveries(self, subscription_id: int) -> list[Delivery]:
+        """The subscription's latest deliveries, each with its attempts."""
+        response = await self._connect("GET", f"{SUBSCRIPTIONS}/{subscription_id}/deliveries", None)
+        return [Delivery.from_json(item) for item in _expect_list(response)]
+
+    async def redeliver(self, subscription_id: int, delivery_id: int) -> Delivery:
+        """Send a delivery again with the same webhook-id (422 while the subscription is off)."""
+        path = f"{SUBSCRIPTIONS}/{subscription_id}/deliveries/{delivery_id}/redeliver"
+        response = await self._connect("POST", path, None, None, _new_key())
+        return Delivery.from_json(_expect(response, 202, "connect"))
+
+    # --- the request-reply loop ---------------------------------------------------------
+
+    async def _command(
+        self, path: str, body: dict[str, Any] | None, version: int, key: str | None
+    ) -> Accepted:
+        """POST a command with an Idempotency-Key; 201/204 + Location, else the error raised."""
+        idempotency_key = key or _new_key()
+        response = await self._connect("POST", path, version, body, idempotency_key)
+        if response.status_code not in (201, 204):
+            raise _error(response, "connect")
+        location = response.headers.get("Location")
+        if not location:
+            raise ProtocolError(f"{response.status_code} without a Location header")
+        return Accepted(
+            status=response.status_code,
+            location=resolve_location(str(response.url), location, self.base_url),
+            idempotency_key=idempotency_key,
+            replayed=response.headers.get("Idempotent-Replayed") == "true",
+        )
+
+    async def _look(
+        self, location: str, version: int, parse: Callable[[dict[str, Any]], T]
+    ) -> T | InProgress:
+        response = await self._connect("GET", location, version)
+        if response.status_code == 202:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), _now())
+            return InProgress(location=location, retry_after=retry_after)
+        return parse(_expect(response, 200, "connect"))
+
+    async def _wait(
+        self,
+        location: str,
+        look: Callable[[], Awaitable[T | InProgress]],
+        timeout: float | None,
+        on_poll: OnPoll | None,
+    ) -> T:
+        """Look until final: Retry-After honoured, jittered backoff, bounded by the timeout."""
+        started = time.monotonic()
+        deadline = started + (self.poll.timeout if timeout is None else timeout)
+        polls = 0
+        while True:
+            outcome = await look()
+            polls += 1
+            if not isinstance(outcome, InProgress):
+                return outcome
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeout(location, time.monotonic() - started, polls)
+            delay = next_delay(polls - 1, outcome.retry_after, self.poll, self._rng)
+            delay = min(max(delay, MIN_POLL_DELAY), remaining)
+            if on_poll is not None:
+                on_poll(PollUpdate(location, polls, time.monotonic() - started, delay))
+            await asyncio.sleep(delay)
+
+    def _location(self, target: int | str, template: str) -> str:
+        """An absolute URL from a Location (absolute or not) or an id."""
+        if isinstance(target, int):
+            return self._url(template.format(target))
+        return resolve_location(self.base_url + "/", target, self.base_url)
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    async def _connect(
+        self,
+        method: str,
+        path: str,
+        version: int | None,
+        body: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        """A Connect call with the bearer token; one retry with a fresh token after a 401."""
+        headers = {"X-API-VERSION": str(version or self.api_version)}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        for fresh in (False, True):
+            token = await self.token(refresh=fresh)
+            headers["Authorization"] = f"Bearer {token.access_token}"
+            response = await self._send(method, self._url(path), headers=headers, json=body)
+            if response.status_code != 401:
+                break
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        form: Callable[[], dict[str, str]] | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> httpx.Response:
+        """One request, retried on transport failures and 409/429/503/504 (same key)."""
+        attempt = 0
+        while True:
+            delay: float | None
+            try:
+                response = await self._http.request(
+                    method,
+                    url,
+                    headers=headers,
+                    json=json,
+                    data=form() if form else None,
+                    auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
+                )
+            except httpx.TransportError as exc:
+                if attempt >= self.retries:
+                    raise TransportError(f"{method} {url}: {exc!r}") from exc
+                delay = None
+            else:
+                if response.status_code not in RETRIED_STATUSES or attempt >= self.retries:
+                    return response
+                if response.status_code == 409 and not _in_progress(response):
+                    return response
+                delay = parse_retry_after(response.headers.get("Retry-After"), _now())
+                if delay is not None and delay > MAX_RETRY_WAIT:
+                    return response
+            await asyncio.sleep(next_delay(attempt, delay, self.poll, self._rng))
+            attempt += 1
+
+    def _url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base_url + path
+
+
+def _expect(response: httpx.Response, status: int, api: ApiKind) -> dict[str, Any]:
+    """The JSON object of a response with the expected status, else its error raised."""
+    if response.status_code != status:
+        raise _error(response, api)
+    return _json_object(response)
+
+
+def _expect_list(response: httpx.Response) -> list[dict[str, Any]]:
+    if response.status_code != 200:
+        raise _error(response, "connect")
+    body = _json(response)
+    if not isinstance(body, list):
+        raise ProtocolError(f"expected a JSON array, got {response.text[:200]!r}")
+    return [item for item in body if isinstance(item, dict)]
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ProtocolError(f"{response.status_code}: not JSON: {response.text[:200]!r}") from None
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    body = _json(response)
+    if not isinstance(body, dict):
+        raise ProtocolError(f"expected a JSON object, got {response.text[:200]!r}")
+    return body
+
+
+def _error(response: httpx.Response, api: ApiKind) -> ApiError:
+    """The exception for an error response, in the format of the API that answered it."""
+    headers = dict(response.headers)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        if api == "connect" and "code" in body and "httpStatusCode" in body:
+            return ConnectApiError(response.status_code, body, headers)
+        if api == "ux" and isinstance(body.get("errors"), list):
+            return UxApiError(response.status_code, body, headers)
+        if api == "oauth" and "error" in body:
+            return OAuthError(response.status_code, body, headers)
+    text = response.text[:200] or response.reason_phrase
+    raw = body if body is not None else response.text
+    return ApiError(response.status_code, text, raw, headers)
+
+
+def _in_progress(response: httpx.Response) -> bool:
+    """A 409 saying the idempotency key's first request is still running (worth a retry)."""
+    try:
+        return bool(response.json().get("code") == "idempotency.key.in.progress")
+    except (ValueError, AttributeError):
+        return False
+
+
+def _iso_date(value: date | str) -> str:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _new_key() -> str:
+    return str(uuid.uuid4())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _user_agent() -> dict[str, str]:
+    from cancelgate import __version__
+
+    return {"User-Agent": f"cancelgate-client/{__version__}"}

@@ -1,0 +1,75 @@
+"""Client credentials: the token request's form and auth, and the private_key_jwt assertion."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# An assertion is good for one request: short-lived, and a fresh jti each time.
+ASSERTION_LIFETIME_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who the client is: a client id with either a secret or an RSA private key (PEM)."""
+
+    client_id: str
+    client_secret: str | None = None
+    private_key_pem: bytes | None = None
+    key_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.client_secret is None) == (self.private_key_pem is None):
+            raise ValueError("give exactly one of client_secret or private_key")
+
+
+def load_private_key(key: str | bytes | Path) -> bytes:
+    """PEM bytes from a PEM string or bytes, or from the path of a PEM file."""
+    if isinstance(key, bytes):
+        return key
+    if isinstance(key, str) and key.lstrip().startswith("-----BEGIN"):
+        return key.encode()
+    return Path(key).read_bytes()
+
+
+def token_form(credentials: Credentials, token_url: str, now: int) -> dict[str, str]:
+    """The form of a client-credentials token request (with an assertion for private_key_jwt)."""
+    form = {"grant_type": "client_credentials"}
+    if credentials.private_key_pem is not None:
+        form["client_assertion_type"] = ASSERTION_TYPE
+        form["client_assertion"] = client_assertion(credentials, token_url, now)
+    return form
+
+
+def client_assertion(credentials: Credentials, audience: str, now: int) -> str:
+    """An RS256 JWT (RFC 7523): iss = sub = client id, aud = the token URL, a fresh jti."""
+    # Imported here: only private_key_jwt callers need cryptography.
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    assert credentials.private_key_pem is not None
+    key = serialization.load_pem_private_key(credentials.private_key_pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("private_key_jwt needs an RSA private key (RS256)")
+    header: dict[str, str] = {"alg": "RS256", "typ": "JWT"}
+    if credentials.key_id:
+        header["kid"] = credentials.key_id
+    claims = {
+        "iss": credentials.client_id,
+        "sub": credentials.client_id,
+        "aud": audience,
+        "iat": now,
+        "exp": now + ASSERTION_LIFETIME_SECONDS,
+        "jti": str(uuid.uuid4()),
+    }
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
