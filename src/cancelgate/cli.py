@@ -1,4 +1,4 @@
-"""The `cancelgate` command: serve, worker, migrate, clients, simulator."""
+"""The `cancelgate` command: serve, worker, migrate, clients, simulator, client."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 import uvicorn
 
+from cancelgate.client.cli import app as client_app
 from cancelgate.logs import configure_logging
 from cancelgate.settings import Settings, get_settings
 
@@ -23,6 +24,7 @@ clients_app = typer.Typer(help="Manage API clients.")
 app.add_typer(clients_app, name="clients")
 channels_app = typer.Typer(help="Manage UX API channel clients.")
 app.add_typer(channels_app, name="channel-clients")
+app.add_typer(client_app, name="client")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Where the embedded database and demo.json live.")

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
@@ -719,6 +720,10 @@ def _now() -> datetime:
 
 
 def _user_agent() -> dict[str, str]:
-    from cancelgate import __version__
-
-    return {"User-Agent": f"cancelgate-client/{__version__}"}
+    """`cancelgate-client/<version>`, from whichever distribution installed this module."""
+    for distribution in ("cancelgate-client", "cancelgate"):
+        try:
+            return {"User-Agent": f"cancelgate-client/{metadata.version(distribution)}"}
+        except metadata.PackageNotFoundError:
+            continue
+    return {"User-Agent": "cancelgate-client"}

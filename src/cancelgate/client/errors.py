@@ -79,7 +79,8 @@ class ConnectApiError(ApiError):
             for item in body.get("apiSubErrors") or []
             if isinstance(item, dict)
         ]
-        super().__init__(status, f"{self.code}: {self.error_message}", body, headers)
+        details = "".join(f"; {sub.code}: {sub.message}" for sub in self.api_sub_errors)
+        super().__init__(status, f"{self.code}: {self.error_message}{details}", body, headers)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,548 @@
+"""`cancelgate client …`: the Python client from the shell, for people and for scripts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from cancelgate.client.async_client import PollUpdate
+from cancelgate.client.errors import (
+    ApiError,
+    CancelgateError,
+    OAuthError,
+    TransportError,
+    WaitTimeout,
+)
+from cancelgate.client.models import Accepted
+from cancelgate.client.profiles import Profile, ProfileError, load_profile
+from cancelgate.client.sync_client import Client
+
+T = TypeVar("T")
+
+
+class Exit(IntEnum):
+    """Exit codes that tell outcomes apart (2 is the usage error of the command line itself)."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    REFUSED = 3
+    NOT_FOUND = 4
+    TRANSPORT = 5
+    UNAUTHORIZED = 6
+    TIMED_OUT = 7
+
+
+app = typer.Typer(
+    help=(
+        "Call a cancelgate server (or any server speaking its APIs). Profile: "
+        "--config/--profile, --demo-file, then CANCELGATE_URL, CANCELGATE_CLIENT_ID, "
+        "CANCELGATE_CLIENT_SECRET, … (see the README). Exit codes: 0 ok, 3 refused (400/409/"
+        "422), 4 not found, 5 transport failure, 6 unauthorized, 7 wait timed out, 1 other."
+    ),
+    no_args_is_help=True,
+)
+appointments_app = typer.Typer(
+    help="Appointment cancellations (Connect API).", no_args_is_help=True
+)
+services_app = typer.Typer(help="Service cancellations (Connect API).", no_args_is_help=True)
+ux_app = typer.Typer(help="The UX API (TMF646 cancel appointment).", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Webhook subscriptions and deliveries.", no_args_is_help=True)
+app.add_typer(appointments_app, name="appointments")
+app.add_typer(services_app, name="services")
+app.add_typer(ux_app, name="ux")
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@dataclasses.dataclass
+class Options:
+    """What the options before the command chose."""
+
+    profile: Profile
+    json: bool
+    quiet: bool
+
+
+Wait = Annotated[bool, typer.Option("--wait", help="Poll the Location until the outcome is final.")]
+Timeout = Annotated[float, typer.Option("--timeout", help="Give up waiting after this many s.")]
+Version = Annotated[int | None, typer.Option("--api-version", help="X-API-VERSION for this call.")]
+Day = Annotated[str, typer.Option("--date", help="Cancellation date, YYYY-MM-DD.")]
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    profile: Annotated[str | None, typer.Option(help="Profile in the config file.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Config file (TOML).")] = None,
+    demo_file: Annotated[
+        Path | None, typer.Option(help="Use the sandbox of `serve --demo` (its demo.json).")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="Base URL of the server.")] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="JSON on stdout, for scripts.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress while waiting.")] = False,
+) -> None:
+    """Choose the server and credentials for the command that follows."""
+    try:
+        chosen = load_profile(profile, config=config, demo_file=demo_file)
+    except ProfileError as exc:
+        _fail(Exit.USAGE, str(exc), None, json_output)
+    if url:
+        chosen = dataclasses.replace(chosen, base_url=url)
+    ctx.obj = Options(profile=chosen, json=json_output, quiet=quiet)
+
+
+@app.command()
+def token(ctx: typer.Context) -> None:
+    """Fetch an access token (client_secret or private_key_jwt) and print it."""
+    with _client(ctx) as (api, options):
+        issued = _call(options, lambda: api.token())
+        if options.json:
+            _print_json(dataclasses.asdict(issued))
+        else:
+            typer.echo(issued.access_token)
+            typer.echo(f"expires in {issued.expires_in} s", err=True)
+
+
+@appointments_app.command("cancel")
+def appointments_cancel(
+    ctx: typer.Context,
+    appointment_id: int,
+    wait: Wait = False,
+    timeout: Timeout = 120.0,
+    api_version: Version = None,
+) -> None:
+    """Request an appointment's cancellation; with --wait, its outcome."""
+    with _client(ctx) as (api, options):
+        if wait:
+            _show(
+                options,
+                _call(
+                    options,
+                    lambda: api.cancel_appointment(
+                        appointment_id,
+                        wait=True,
+                        timeout=timeout,
+                        version=api_version,
+                        on_poll=_progress(options),
+                    ),
+                ),
+            )
+        else:
+            _show(
+                options,
+                _call(options, lambda: api.cancel_appointment(appointment_id, version=api_version)),
+            )
+
+
+@appointments_app.command("status")
+def appointments_status(
+    ctx: typer.Context,
+    request: Annotated[str, typer.Argument(help="Request id, or the Location of the request.")],
+    wait: Wait = False,
+    timeout: Timeout = 120.0,
+    api_version: Version = None,
+) -> None:
+    """The outcome of a cancellation request (202: still in progress)."""
+    target = _id_or_location(request)
+    with _client(ctx) as (api, options):
+        if wait:
+            _show(
+                options,
+                _call(
+                    options,
+                    lambda: api.wait_appointment_cancellation(
+                        target, timeout=timeout, version=api_version, on_poll=_progress(options)
+                    ),
+                ),
+            )
+        else:
+            _show(
+                options,
+                _call(options, lambda: api.appointment_cancellation(target, version=api_version)),
+            )
+
+
+@services_app.command("cancel")
+def services_cancel(
+    ctx: typer.Context,
+    service_id: int,
+    day: Day,
+    wait: Wait = False,
+    timeout: Timeout = 120.0,
+    api_version: Version = None,
+) -> None:
+    """Request a service's cancellation on a date (today or later)."""
+    with _client(ctx) as (api, options):
+        accepted = _call(
+            options, lambda: api.request_service_cancellation(service_id, day, version=api_version)
+        )
+        _show_or_wait(api, options, accepted, wait, timeout, api_version)
+
+
+@services_app.command("reschedule")
+def services_reschedule(
+    ctx: typer.Context,
+    service_id: int,
+    day: Day,
+    wait: Wait = False,
+    timeout: Timeout = 120.0,
+    api_version: Version = None,
+) -> None:
+    """Move a REQUESTED or IN_ERROR cancellation to another date."""
+    with _client(ctx) as (api, options):
+        accepted = _call(
+            options,
+            lambda: api.reschedule_service_cancellation(service_id, day, version=api_version),
+        )
+        _show_or_wait(api, options, accepted, wait, timeout, api_version)
+
+
+@services_app.command("abort")
+def services_abort(
+    ctx: typer.Context,
+    service_id: int,
+    wait: Wait = False,
+    timeout: Timeout = 120.0,
+    api_version: Version = None,
+) -> None:
+    """Abort a REQUESTED or IN_ERROR cancellation."""
+    with _client(ctx) as (api, options):
+        accepted = _call(
+            options, lambda: api.abort_service_cancellation(service_id, version=api_version)
+        )
+        _show_or_wait(api, options, accepted, wait, timeout, api_version)
+
+
+@services_app.command("submit")
+def services_submit(
+    ctx: typer.Context,
+    service_id: int,
+    wait: Wait = False,
+    timeout: Timeout = 120.0,
+    api_version: Version = None,
+) -> None:
+    """Sandbox only: submit a REQUESTED cancellation to the nbn now."""
+    with _client(ctx) as (api, options):
+        accepted = _call(
+            options, lambda: api.submit_service_cancellation(service_id, version=api_version)
+        )
+        _show_or_wait(api, options, accepted, wait, timeout, api_version)
+
+
+@services_app.command("status")
+def services_status(
+    ctx: typer.Context,
+    service_id: int,
+    wait: Wait = False,
+    timeout: Timeout = 120.0,
+    api_version: Version = None,
+) -> None:
+    """A service's cancellation (202 while it is being submitted to the nbn)."""
+    with _client(ctx) as (api, options):
+        if wait:
+            _show(
+                options,
+                _call(
+                    options,
+                    lambda: api.wait_service_cancellation(
+                        service_id, timeout=timeout, version=api_version, on_poll=_progress(options)
+                    ),
+                ),
+            )
+        else:
+            _show(
+                options,
+                _call(options, lambda: api.service_cancellation(service_id, version=api_version)),
+            )
+
+
+@services_app.command("show")
+def services_show(ctx: typer.Context, service_id: int, api_version: Version = None) -> None:
+    """A service, its eligibility and its latest cancellation."""
+    with _client(ctx) as (api, options):
+        _show(options, _call(options, lambda: api.service(service_id, version=api_version)))
+
+
+@ux_app.command("cancel")
+def ux_cancel(
+    ctx: typer.Context,
+    business_id: str,
+    appointment_id: str,
+    order_class: Annotated[str, typer.Option(help="S (installation) or T (technical).")],
+    reason: Annotated[str, typer.Option(help="CR (customer requested) or CA.")] = "CR",
+    billing_account: Annotated[
+        str | None, typer.Option(help="The customer's billing account (order class S).")
+    ] = None,
+    correlation_id: Annotated[
+        str | None, typer.Option(help="X-Correlation-ID (a new UUID by default).")
+    ] = None,
+) -> None:
+    """Cancel an appointment in the billing system, synchronously."""
+    with _client(ctx) as (api, options):
+        _show(
+            options,
+            _call(
+                options,
+                lambda: api.cancel_ux_appointment(
+                    business_id,
+                    appointment_id,
+                    order_class=order_class,
+                    reason=reason,
+                    billing_account=billing_account,
+                    correlation_id=correlation_id,
+                ),
+            ),
+        )
+
+
+@webhooks_app.command("list")
+def webhooks_list(ctx: typer.Context) -> None:
+    """Your subscriptions."""
+    with _client(ctx) as (api, options):
+        _show_list(options, _call(options, api.subscriptions))
+
+
+@webhooks_app.command("create")
+def webhooks_create(
+    ctx: typer.Context,
+    url: str,
+    event: Annotated[
+        list[str], typer.Option("--event", help="appointment.cancelled, service.cancelled, …")
+    ],
+    description: Annotated[str | None, typer.Option(help="A note for you.")] = None,
+) -> None:
+    """Subscribe a URL; prints the signing secret (shown this once)."""
+    with _client(ctx) as (api, options):
+        _show(
+            options,
+            _call(options, lambda: api.create_subscription(url, event, description=description)),
+        )
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(ctx: typer.Context, subscription_id: int) -> None:
+    """The subscription's latest deliveries and their attempts."""
+    with _client(ctx) as (api, options):
+        _show_list(options, _call(options, lambda: api.deliveries(subscription_id)))
+
+
+@webhooks_app.command("redeliver")
+def webhooks_redeliver(ctx: typer.Context, subscription_id: int, delivery_id: int) -> None:
+    """Send a delivery again, with the same webhook-id."""
+    with _client(ctx) as (api, options):
+        _show(options, _call(options, lambda: api.redeliver(subscription_id, delivery_id)))
+
+
+@webhooks_app.command("test")
+def webhooks_test(ctx: typer.Context, subscription_id: int) -> None:
+    """Send a `webhook.test` event to the subscription."""
+    with _client(ctx) as (api, options):
+        _show(options, _call(options, lambda: api.send_test_event(subscription_id)))
+
+
+@webhooks_app.command("delete")
+def webhooks_delete(ctx: typer.Context, subscription_id: int) -> None:
+    """Delete a subscription."""
+    with _client(ctx) as (api, options):
+        _call(options, lambda: api.delete_subscription(subscription_id))
+        if options.json:
+            _print_json({"deleted": subscription_id})
+        else:
+            typer.echo(f"deleted subscription {subscription_id}")
+
+
+# --- plumbing -------------------------------------------------------------------------
+
+
+@contextmanager
+def _client(ctx: typer.Context) -> Iterator[tuple[Client, Options]]:
+    options: Options = ctx.obj
+    profile = options.profile
+    if not profile.base_url:
+        _fail(
+            Exit.USAGE,
+            "no server: set CANCELGATE_URL, --url, a profile or --demo-file",
+            None,
+            options.json,
+        )
+    try:
+        api = Client(
+            profile.base_url,
+            client_id=profile.client_id,
+            client_secret=profile.client_secret if not profile.private_key_file else None,
+            private_key=Path(profile.private_key_file) if profile.private_key_file else None,
+            key_id=profile.key_id,
+            token_url=profile.token_url,
+            api_version=profile.api_version,
+            ux_client_id=profile.ux_client_id,
+            ux_client_secret=profile.ux_client_secret,
+        )
+    except (OSError, ValueError) as exc:
+        _fail(Exit.USAGE, f"bad credentials in the profile: {exc}", None, options.json)
+    with api:
+        yield api, options
+
+
+def _call(options: Options, operation: Callable[[], T]) -> T:
+    """Run one client call; an error becomes a message (or JSON) and its exit code."""
+    try:
+        return operation()
+    except WaitTimeout as exc:
+        _fail(
+            Exit.TIMED_OUT, str(exc), {"timeout": str(exc), "location": exc.location}, options.json
+        )
+    except OAuthError as exc:
+        _fail(Exit.UNAUTHORIZED, str(exc), _error_json(exc), options.json)
+    except ApiError as exc:
+        _fail(_exit_for(exc), str(exc), _error_json(exc), options.json)
+    except TransportError as exc:
+        _fail(Exit.TRANSPORT, str(exc), {"transport": str(exc)}, options.json)
+    except (CancelgateError, ValueError) as exc:
+        _fail(Exit.FAILED, str(exc), {"failure": str(exc)}, options.json)
+
+
+def _exit_for(error: ApiError) -> Exit:
+    if error.not_found:
+        return Exit.NOT_FOUND
+    if error.refused:
+        return Exit.REFUSED
+    if error.status in (401, 403):
+        return Exit.UNAUTHORIZED
+    return Exit.FAILED
+
+
+def _error_json(error: ApiError) -> dict[str, Any]:
+    return {"status": error.status, "error": error.body}
+
+
+def _fail(code: Exit, message: str, body: dict[str, Any] | None, as_json: bool) -> NoReturn:
+    if as_json and body is not None:
+        _print_json(body)
+    else:
+        typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(int(code))
+
+
+def _show_or_wait(
+    api: Client,
+    options: Options,
+    accepted: Accepted,
+    wait: bool,
+    timeout: float,
+    version: int | None,
+) -> None:
+    if not wait:
+        _show(options, accepted)
+        return
+    _show(
+        options,
+        _call(
+            options,
+            lambda: api.wait_service_cancellation(
+                accepted.location, timeout=timeout, version=version, on_poll=_progress(options)
+            ),
+        ),
+    )
+
+
+def _id_or_location(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def progress_line(update: PollUpdate) -> str:
+    """What the progress indicator says before a pause: still in progress, how long, what next."""
+    frame = SPINNER[(update.polls - 1) % len(SPINNER)]
+    return (
+        f"{frame} in progress: {update.polls} poll(s), {update.elapsed:.1f} s, "
+        f"next in {update.next_delay:.1f} s"
+    )
+
+
+def _progress(options: Options) -> Callable[[PollUpdate], None] | None:
+    """A progress indicator on stderr (one line rewritten on a terminal, else a line per poll)."""
+    if options.json or options.quiet:
+        return None
+    terminal = sys.stderr.isatty()
+
+    def show(update: PollUpdate) -> None:
+        if terminal:
+            sys.stderr.write("\r\033[K" + progress_line(update))
+        else:
+            sys.stderr.write(progress_line(update) + "\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _show(options: Options, value: Any) -> None:
+    if sys.stderr.isatty() and not options.json:
+        sys.stderr.write("\r\033[K")
+    if options.json:
+        _print_json(_as_json(value))
+        return
+    typer.echo(_title(value))
+    for name, field_value in _fields(value):
+        typer.echo(f"  {name}: {_text(field_value)}")
+
+
+def _show_list(options: Options, values: list[Any]) -> None:
+    if options.json:
+        _print_json([_as_json(v) for v in values])
+        return
+    if not values:
+        typer.echo("(none)")
+    for value in values:
+        _show(options, value)
+
+
+def _title(value: Any) -> str:
+    name = type(value).__name__
+    if isinstance(value, Accepted):
+        verb = "Created" if value.status == 201 else "Accepted"
+        replay = " (replayed)" if value.replayed else ""
+        return f"{value.status} {verb}{replay}: {value.location}"
+    return name
+
+
+def _fields(value: Any) -> list[tuple[str, Any]]:
+    if isinstance(value, Accepted):
+        return [("idempotency_key", value.idempotency_key)]
+    return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "raw"]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value) or "-"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return "; ".join(f"{n}={_text(v)}" for n, v in _fields(value))
+    return str(value)
+
+
+def _as_json(value: Any) -> Any:
+    """The server's own JSON where the model kept it; otherwise the model's fields."""
+    raw = getattr(value, "raw", None)
+    if raw is not None:
+        return raw
+    return dataclasses.asdict(value)
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, default=str, indent=2))
