@@ -13,11 +13,13 @@ from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
+from urllib.parse import quote
 
 import httpx
 
 from cancelgate.client.errors import (
     ApiError,
+    ConfigurationError,
     ConnectApiError,
     OAuthError,
     ProtocolError,
@@ -157,7 +159,7 @@ class AsyncClient:
     async def _fetch_token(self) -> Token:
         credentials = self._credentials
         if credentials is None:
-            raise ValueError("this client has no client_id: give client_secret or private_key")
+            raise ConfigurationError("no client_id (with client_secret or private_key)")
         auth = (
             httpx.BasicAuth(credentials.client_id, credentials.client_secret)
             if credentials.client_secret is not None
@@ -355,7 +357,7 @@ class AsyncClient:
         accepted = await self._command(
             SANDBOX_SUBMIT.format(service_id),
             None,
-            version or SERVICE_CANCELLATION_LATEST,
+            version or self._service_cancellation_version(),
             idempotency_key,
         )
         if not wait:
@@ -370,7 +372,7 @@ class AsyncClient:
         """One look at a service's cancellation (by service id or Location); 422 raises."""
         location = self._location(service, f"{SERVICE_CANCELLATIONS}/requests/{{}}")
         return await self._look(
-            location, version or SERVICE_CANCELLATION_LATEST, ServiceCancellation.from_json
+            location, version or self._service_cancellation_version(), ServiceCancellation.from_json
         )
 
     async def wait_service_cancellation(
@@ -405,7 +407,7 @@ class AsyncClient:
         accepted = await self._command(
             f"{SERVICE_CANCELLATIONS}/{action}",
             body,
-            version or SERVICE_CANCELLATION_LATEST,
+            version or self._service_cancellation_version(),
             idempotency_key,
         )
         if not wait:
@@ -430,7 +432,7 @@ class AsyncClient:
         """Cancel an appointment in the billing system (UX API PATCH, synchronous)."""
         client_id, client_secret = self._ux
         if client_id is None or client_secret is None:
-            raise ValueError("the UX API needs ux_client_id and ux_client_secret")
+            raise ConfigurationError("the UX API needs ux_client_id and ux_client_secret")
         correlation = correlation_id or str(uuid.uuid4())
         headers = {
             "client_id": client_id,
@@ -440,15 +442,15 @@ class AsyncClient:
         body = cancel_body(reason, order_class, billing_account, end_date_time)
         response = await self._send(
             "PATCH",
-            self._url(UX_APPOINTMENT.format(business_id, appointment_id)),
+            self._url(
+                UX_APPOINTMENT.format(quote(business_id, safe=""), quote(appointment_id, safe=""))
+            ),
             headers=headers,
             json=body,
         )
         answer = _expect(response, 200, "ux")
-        return UxCancellation(
-            id=str(answer.get("id", appointment_id)),
-            status=str(answer.get("status", "")),
-            correlation_id=response.headers.get("X-Correlation-ID", correlation),
+        return UxCancellation.from_json(
+            answer, response.headers.get("X-Correlation-ID", correlation)
         )
 
     # --- webhooks -----------------------------------------------------------------------
@@ -579,6 +581,10 @@ class AsyncClient:
             if on_poll is not None:
                 on_poll(PollUpdate(location, polls, time.monotonic() - started, delay))
             await asyncio.sleep(delay)
+
+    def _service_cancellation_version(self) -> int:
+        """The client's version, down to the last one the service-cancellation endpoints serve."""
+        return min(self.api_version, SERVICE_CANCELLATION_LATEST)
 
     def _location(self, target: int | str, template: str) -> str:
         """An absolute URL from a Location (absolute or not) or an id."""

@@ -18,6 +18,7 @@ from cancelgate.client.async_client import PollUpdate
 from cancelgate.client.errors import (
     ApiError,
     CancelgateError,
+    ConfigurationError,
     OAuthError,
     TransportError,
     WaitTimeout,
@@ -96,7 +97,7 @@ def main(
     try:
         chosen = load_profile(profile, config=config, demo_file=demo_file)
     except ProfileError as exc:
-        _fail(Exit.USAGE, str(exc), None, json_output)
+        _fail(Exit.USAGE, str(exc), {"usage": str(exc)}, json_output)
     if url:
         chosen = dataclasses.replace(chosen, base_url=url)
     ctx.obj = Options(profile=chosen, json=json_output, quiet=quiet)
@@ -408,7 +409,9 @@ def _call(options: Options, operation: Callable[[], T]) -> T:
         _fail(_exit_for(exc), str(exc), _error_json(exc), options.json)
     except TransportError as exc:
         _fail(Exit.TRANSPORT, str(exc), {"transport": str(exc)}, options.json)
-    except (CancelgateError, ValueError) as exc:
+    except ConfigurationError as exc:
+        _fail(Exit.USAGE, str(exc), {"usage": str(exc)}, options.json)
+    except CancelgateError as exc:
         _fail(Exit.FAILED, str(exc), {"failure": str(exc)}, options.json)
 
 
@@ -427,6 +430,7 @@ def _error_json(error: ApiError) -> dict[str, Any]:
 
 
 def _fail(code: Exit, message: str, body: dict[str, Any] | None, as_json: bool) -> NoReturn:
+    _clear_progress()
     if as_json and body is not None:
         _print_json(body)
     else:
@@ -457,7 +461,7 @@ def _show_or_wait(
 
 
 def _id_or_location(text: str) -> int | str:
-    return int(text) if text.isdigit() else text
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -488,9 +492,15 @@ def _progress(options: Options) -> Callable[[PollUpdate], None] | None:
     return show
 
 
-def _show(options: Options, value: Any) -> None:
-    if sys.stderr.isatty() and not options.json:
+def _clear_progress() -> None:
+    """Wipe a progress line left on the terminal, so that what follows starts clean."""
+    if sys.stderr.isatty():
         sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+
+def _show(options: Options, value: Any) -> None:
+    _clear_progress()
     if options.json:
         _print_json(_as_json(value))
         return
@@ -512,7 +522,7 @@ def _show_list(options: Options, values: list[Any]) -> None:
 def _title(value: Any) -> str:
     name = type(value).__name__
     if isinstance(value, Accepted):
-        verb = "Created" if value.status == 201 else "Accepted"
+        verb = "Created" if value.status == 201 else "No Content"
         replay = " (replayed)" if value.replayed else ""
         return f"{value.status} {verb}{replay}: {value.location}"
     return name

@@ -10,6 +10,10 @@ class CancelgateError(Exception):
     """Base of everything the client raises."""
 
 
+class ConfigurationError(CancelgateError, ValueError):
+    """The client was not given what a call needs (credentials, a time zone, …)."""
+
+
 class TransportError(CancelgateError):
     """The server could not be reached or did not answer in time (after the client's retries)."""
 

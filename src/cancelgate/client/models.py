@@ -160,6 +160,16 @@ class UxCancellation:
     id: str
     status: str
     correlation_id: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any], correlation_id: str) -> UxCancellation:
+        return cls(
+            id=str(body.get("id", "")),
+            status=str(body.get("status", "")),
+            correlation_id=correlation_id,
+            raw=body,
+        )
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return float(text)
     try:
         when = parsedate_to_datetime(text)
@@ -46,7 +46,8 @@ def next_delay(
     if retry_after is not None:
         return retry_after * (1 + rng.uniform(0, policy.retry_after_spread))
     # Equal jitter: half the exponential step for sure, the other half at random.
-    step = min(policy.maximum, policy.initial * 2.0**polls)
+    # The exponent is capped: past it the step is at its maximum anyway, and 2.0**1024 overflows.
+    step = min(policy.maximum, policy.initial * 2.0 ** min(polls, 60))
     return step / 2 + rng.uniform(0, step / 2)
 
 
@@ -61,9 +62,13 @@ def resolve_location(request_url: str, location: str, base_url: str) -> str:
     return resolved
 
 
-def _origin(url: str) -> tuple[str, str]:
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(scheme)
 
 
 def refresh_margin(expires_in: float) -> float:

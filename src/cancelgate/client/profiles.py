@@ -68,7 +68,7 @@ def load_profile(
     profile = Profile()
     if path.exists():
         profile = _apply(profile, _profile_table(path, profile_name), str(path))
-    elif config is not None or name is not None:
+    elif config is not None or profile_name != "default":
         raise ProfileError(f"no config file at {path}")
     demo = demo_file or (
         Path(environ["CANCELGATE_DEMO_FILE"]) if environ.get("CANCELGATE_DEMO_FILE") else None
@@ -99,11 +99,20 @@ def _from_demo(path: Path) -> dict[str, Any]:
             "base_url": demo["base_url"],
             "client_id": client["client_id"],
             "client_secret": client["client_secret"],
+            "token_url": demo["token_url"],
             "ux_client_id": demo["ux_client"]["client_id"],
             "ux_client_secret": demo["ux_client"]["client_secret"],
         }
     except (OSError, ValueError, KeyError, TypeError, StopIteration) as exc:
         raise ProfileError(f"cannot read the demo file {path}: {exc!r}") from None
+
+
+def _version(value: Any, source: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.strip().isdigit():
+        return int(value)
+    raise ProfileError(f"{source}: api_version must be a whole number, not {value!r}")
 
 
 def _apply(profile: Profile, values: Mapping[str, Any], source: str) -> Profile:
@@ -114,10 +123,7 @@ def _apply(profile: Profile, values: Mapping[str, Any], source: str) -> Profile:
     changes: dict[str, Any] = {}
     for key, value in values.items():
         if key == "api_version":
-            try:
-                changes[key] = int(value)
-            except (TypeError, ValueError):
-                raise ProfileError(f"{source}: api_version must be a number") from None
+            changes[key] = _version(value, source)
         else:
             changes[key] = str(value)
     return replace(profile, **changes)

@@ -50,6 +50,7 @@ class Client:
         poll: PollPolicy | None = None,
     ) -> None:
         self._runner = asyncio.Runner()
+        self._closed = False
         self._api = AsyncClient(
             base_url,
             client_id=client_id,
@@ -77,7 +78,10 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the connection pool and the event loop."""
+        """Close the connection pool and the event loop (again: nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         self._run(self._api.aclose())
         self._runner.close()
 

@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from cancelgate.client.errors import ConfigurationError
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # An assertion is good for one request: short-lived, and a fresh jti each time.
 ASSERTION_LIFETIME_SECONDS = 60
@@ -24,7 +26,7 @@ class Credentials:
 
     def __post_init__(self) -> None:
         if (self.client_secret is None) == (self.private_key_pem is None):
-            raise ValueError("give exactly one of client_secret or private_key")
+            raise ConfigurationError("give exactly one of client_secret or private_key")
 
 
 def load_private_key(key: str | bytes | Path) -> bytes:
@@ -52,9 +54,12 @@ def client_assertion(credentials: Credentials, audience: str, now: int) -> str:
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
     assert credentials.private_key_pem is not None
-    key = serialization.load_pem_private_key(credentials.private_key_pem, password=None)
+    try:
+        key = serialization.load_pem_private_key(credentials.private_key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"the private key is not an unencrypted PEM key: {exc}") from None
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("private_key_jwt needs an RSA private key (RS256)")
+        raise ConfigurationError("private_key_jwt needs an RSA private key (RS256)")
     header: dict[str, str] = {"alg": "RS256", "typ": "JWT"}
     if credentials.key_id:
         header["kid"] = credentials.key_id

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from cancelgate.client.errors import ConfigurationError
+
 REASONS = {"CA": "Cancel by Customer", "CR": "User canceled appointment"}
 
 
@@ -15,6 +17,8 @@ def cancel_body(
 
     `validFor.endDateTime` is the current instant, as the seed asks, unless `end` is given.
     """
+    if end is not None and end.utcoffset() is None:
+        raise ConfigurationError("end_date_time needs a time zone (RFC 3339 asks for an offset)")
     moment = (end or datetime.now(UTC)).isoformat(timespec="milliseconds")
     entities: list[dict[str, Any]] = [
         {

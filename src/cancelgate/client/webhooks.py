@@ -66,6 +66,8 @@ def verify_webhook(
 
 def _key(secret: str) -> bytes:
     try:
-        return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+        encoded = secret.removeprefix(SECRET_PREFIX)
+        # Other senders' secrets may come without base64 padding.
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise WebhookVerificationError("the secret is not a whsec_ base64 secret") from None

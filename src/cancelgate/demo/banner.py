@@ -46,6 +46,8 @@ Try it:
   # then GET the Location it returns, with the same two headers:
   curl -i {base}/api/connect/orders/appointment-cancellations/requests/<id> \\
     -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 8'
+  # or the same with the Python client (.venv/bin/cancelgate from a checkout's make run):
+  cancelgate client --demo-file {demo_file} appointments cancel {booked} --wait
   # cancel a service on a date (service cancellations speak versions 1..7):
   curl -i -X POST {base}/api/connect/services/service-cancellations/request \\
     -H "Authorization: Bearer $TOKEN" -H 'X-API-VERSION: 7' \\

@@ -1,0 +1,190 @@
+"""The blocking `Client` against a live `cancelgate serve`: one proof per group of operations."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+import pytest_asyncio
+
+from cancelgate.client import (
+    Accepted,
+    AppointmentCancellation,
+    Client,
+    ConnectApiError,
+    InProgress,
+    OAuthError,
+    PollUpdate,
+    ServiceCancellation,
+    TransportError,
+    UxApiError,
+    WaitTimeout,
+)
+from cancelgate.upstream.csg import scenarios as csg
+from cancelgate.upstream.nbn import scenarios
+from cancelgate.upstream.nbn import service_scenarios as sc
+from tests.api.conftest import SYDNEY, Caller, Channel
+from tests.support import free_port
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """Fresh fixtures of the caller's tenant and the channel, made before a sync test runs."""
+
+    booked: int
+    booked_slow: int
+    complete: int
+    service: int
+    installation: str
+    completed: str
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def seeded(caller: Caller, channel: Channel) -> Seeded:
+    return Seeded(
+        booked=(await caller.appointment(scenarios.BOOKED)).id,
+        booked_slow=(await caller.appointment(scenarios.BOOKED_SLOW)).id,
+        complete=(await caller.appointment(scenarios.COMPLETE)).id,
+        service=(await caller.service(sc.ACTIVE)).id,
+        installation=(await channel.appointment(csg.INSTALLATION)).appointment_id,
+        completed=(await channel.appointment(csg.COMPLETED)).appointment_id,
+    )
+
+
+def connect(api_server: str, caller: Caller) -> Client:
+    return Client(api_server, client_id=caller.client_id, client_secret=caller.client_secret)
+
+
+def test_sync_token_is_cached_until_refresh(api_server: str, caller: Caller) -> None:
+    with connect(api_server, caller) as api:
+        assert api.base_url == api_server
+        token = api.token()
+        assert token.token_type == "Bearer" and api.token() is token
+        assert api.token(refresh=True) is not token
+
+
+def test_sync_wrong_secret_is_oauth_error(api_server: str, caller: Caller) -> None:
+    with (
+        Client(api_server, client_id=caller.client_id, client_secret="wrong-secret") as api,
+        pytest.raises(OAuthError) as raised,
+    ):
+        api.token()
+    assert (raised.value.status, raised.value.error) == (401, "invalid_client")
+
+
+def test_sync_cancel_appointment(api_server: str, caller: Caller, seeded: Seeded) -> None:
+    with connect(api_server, caller) as api:
+        outcome = api.cancel_appointment(seeded.booked, wait=True)
+        assert isinstance(outcome, AppointmentCancellation)
+        assert outcome.appointment_id == seeded.booked
+        assert api.appointment_cancellation(outcome.id) == outcome
+
+
+def test_sync_slow_cancellation_look_poll_and_timeout(
+    api_server: str, caller: Caller, seeded: Seeded
+) -> None:
+    with connect(api_server, caller) as api:
+        accepted = api.cancel_appointment(seeded.booked_slow)
+        assert isinstance(accepted, Accepted) and accepted.status == 201
+        look = api.appointment_cancellation(accepted.location)
+        assert isinstance(look, InProgress) and look.retry_after == 2.0
+        with pytest.raises(WaitTimeout):
+            api.wait_appointment_cancellation(accepted.location, timeout=0.2)
+        updates: list[PollUpdate] = []
+        outcome = api.wait_appointment_cancellation(accepted.location, on_poll=updates.append)
+    assert outcome.appointment_id == seeded.booked_slow and updates
+
+
+def test_sync_refusal_is_raised(api_server: str, caller: Caller, seeded: Seeded) -> None:
+    with connect(api_server, caller) as api, pytest.raises(ConnectApiError) as raised:
+        api.cancel_appointment(seeded.complete, wait=True)
+    error = raised.value
+    assert (error.status, error.code) == (422, "validation") and error.refused
+    [sub] = error.api_sub_errors
+    assert (sub.code, sub.rejected_value) == ("constraints.appointment.not.booked", "complete")
+
+
+def test_sync_service_request_then_abort(api_server: str, caller: Caller, seeded: Seeded) -> None:
+    day = datetime.now(SYDNEY).date() + timedelta(days=4)
+    with connect(api_server, caller) as api:
+        requested = api.request_service_cancellation(seeded.service, day, wait=True)
+        assert isinstance(requested, ServiceCancellation)
+        assert (requested.status, requested.request_date) == ("REQUESTED", day)
+        moved = api.reschedule_service_cancellation(seeded.service, day + timedelta(days=1))
+        assert moved.status == 204
+        aborted = api.abort_service_cancellation(seeded.service, wait=True)
+        assert aborted.status == "ABORTED" and aborted.request_date == day + timedelta(days=1)
+        assert api.service(seeded.service).service_cancellation.status == "ABORTED"
+        assert api.service_cancellation(seeded.service) == aborted
+        with pytest.raises(ConnectApiError) as raised:
+            api.submit_service_cancellation(seeded.service)
+    assert raised.value.api_sub_errors[0].code == "constraints.service-cancellation.not.requested"
+
+
+def test_sync_ux_cancel(api_server: str, channel: Channel, seeded: Seeded) -> None:
+    correlation = str(uuid.uuid4())
+    with Client(
+        api_server, ux_client_id=channel.client_id, ux_client_secret=channel.client_secret
+    ) as ux:
+        done = ux.cancel_ux_appointment(
+            "PR",
+            seeded.installation,
+            order_class="S",
+            billing_account=csg.SEED_BILLING_ACCOUNT,
+            correlation_id=correlation,
+        )
+        assert (done.id, done.status, done.correlation_id) == (
+            seeded.installation, "cancelled", correlation,
+        )  # fmt: skip
+        with pytest.raises(UxApiError) as raised:
+            ux.cancel_ux_appointment(
+                "PR", seeded.completed, order_class="S", billing_account=csg.SEED_BILLING_ACCOUNT
+            )
+    assert raised.value.status == 400 and "completed" in raised.value.errors[0].description
+
+
+def test_sync_webhook_subscriptions(api_server: str, caller: Caller) -> None:
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    with connect(api_server, caller) as api:
+        created = api.create_subscription(url, ["service.cancelled"], description="sync")
+        assert created.secret is not None and created.secret.startswith("whsec_")
+        assert [s.id for s in api.subscriptions()] == [created.id]
+        assert api.update_subscription(created.id, enabled=False).enabled is False
+        assert api.subscription(created.id).description == "sync"
+        rotated = api.rotate_secret(created.id)
+        assert rotated.secret is not None and rotated.secret != created.secret
+        assert api.deliveries(created.id) == []
+        api.delete_subscription(created.id)
+        assert api.subscriptions() == []
+        with pytest.raises(ConnectApiError) as raised:
+            api.subscription(created.id)
+    assert raised.value.not_found
+
+
+def test_sync_close_without_context_manager(api_server: str, caller: Caller) -> None:
+    api = connect(api_server, caller)
+    try:
+        assert api.token().expires_in == 3000
+    finally:
+        api.close()
+
+
+def test_sync_unreachable_server_is_a_transport_error() -> None:
+    base = f"http://127.0.0.1:{free_port()}"
+    with (
+        Client(base, client_id="cg_x", client_secret="s", retries=0) as api,
+        pytest.raises(TransportError),
+    ):
+        api.token()
+
+
+def test_sync_close_twice_is_harmless() -> None:
+    """`close()` inside a `with` block (then `__exit__`) must not fail, like httpx's and files'.
+
+    Documents the intended behaviour: today the second close raises RuntimeError('Runner is
+    closed') and leaves the `aclose()` coroutine never awaited.
+    """
+    with Client(f"http://127.0.0.1:{free_port()}") as api:
+        api.close()
