@@ -266,7 +266,13 @@ class AsyncClient:
         """Request a service's cancellation on a date (today or later, business time zone)."""
         body = {"serviceId": service_id, "cancellationDate": _iso_date(cancellation_date)}
         return await self._service_command(
-            "request", body, wait, timeout, version, idempotency_key, on_poll
+            f"{SERVICE_CANCELLATIONS}/request",
+            body,
+            wait,
+            timeout,
+            version,
+            idempotency_key,
+            on_poll,
         )
 
     @overload
@@ -295,7 +301,13 @@ class AsyncClient:
         """Move a REQUESTED or IN_ERROR cancellation to another date."""
         body = {"serviceId": service_id, "cancellationDate": _iso_date(cancellation_date)}
         return await self._service_command(
-            "requests/reschedule", body, wait, timeout, version, idempotency_key, on_poll
+            f"{SERVICE_CANCELLATIONS}/requests/reschedule",
+            body,
+            wait,
+            timeout,
+            version,
+            idempotency_key,
+            on_poll,
         )
 
     @overload
@@ -322,7 +334,7 @@ class AsyncClient:
     ) -> Accepted | ServiceCancellation:
         """Abort a REQUESTED or IN_ERROR cancellation."""
         return await self._service_command(
-            "requests/abort",
+            f"{SERVICE_CANCELLATIONS}/requests/abort",
             {"serviceId": service_id},
             wait,
             timeout,
@@ -354,16 +366,14 @@ class AsyncClient:
         on_poll: OnPoll | None = None,
     ) -> Accepted | ServiceCancellation:
         """Sandbox only: submit a REQUESTED cancellation to the nbn now rather than on its date."""
-        accepted = await self._command(
+        return await self._service_command(
             SANDBOX_SUBMIT.format(service_id),
             None,
-            version or self._service_cancellation_version(),
+            wait,
+            timeout,
+            version,
             idempotency_key,
-        )
-        if not wait:
-            return accepted
-        return await self.wait_service_cancellation(
-            accepted.location, timeout=timeout, version=version, on_poll=on_poll
+            on_poll,
         )
 
     async def service_cancellation(
@@ -396,8 +406,8 @@ class AsyncClient:
 
     async def _service_command(
         self,
-        action: str,
-        body: dict[str, Any],
+        path: str,
+        body: dict[str, Any] | None,
         wait: bool,
         timeout: float | None,
         version: int | None,
@@ -405,7 +415,7 @@ class AsyncClient:
         on_poll: OnPoll | None,
     ) -> Accepted | ServiceCancellation:
         accepted = await self._command(
-            f"{SERVICE_CANCELLATIONS}/{action}",
+            path,
             body,
             version or self._service_cancellation_version(),
             idempotency_key,

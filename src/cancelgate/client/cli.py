@@ -14,7 +14,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from cancelgate.client.async_client import PollUpdate
+from cancelgate.client.async_client import OnPoll, PollUpdate
 from cancelgate.client.errors import (
     ApiError,
     CancelgateError,
@@ -125,25 +125,17 @@ def appointments_cancel(
 ) -> None:
     """Request an appointment's cancellation; with --wait, its outcome."""
     with _client(ctx) as (api, options):
-        if wait:
-            _show(
-                options,
-                _call(
-                    options,
-                    lambda: api.cancel_appointment(
-                        appointment_id,
-                        wait=True,
-                        timeout=timeout,
-                        version=api_version,
-                        on_poll=_progress(options),
-                    ),
-                ),
-            )
-        else:
-            _show(
-                options,
-                _call(options, lambda: api.cancel_appointment(appointment_id, version=api_version)),
-            )
+        accepted = _call(
+            options, lambda: api.cancel_appointment(appointment_id, version=api_version)
+        )
+        _outcome(
+            options,
+            wait,
+            lambda: accepted,
+            lambda on_poll: api.wait_appointment_cancellation(
+                accepted.location, timeout=timeout, version=api_version, on_poll=on_poll
+            ),
+        )
 
 
 @appointments_app.command("status")
@@ -157,21 +149,14 @@ def appointments_status(
     """The outcome of a cancellation request (202: still in progress)."""
     target = _id_or_location(request)
     with _client(ctx) as (api, options):
-        if wait:
-            _show(
-                options,
-                _call(
-                    options,
-                    lambda: api.wait_appointment_cancellation(
-                        target, timeout=timeout, version=api_version, on_poll=_progress(options)
-                    ),
-                ),
-            )
-        else:
-            _show(
-                options,
-                _call(options, lambda: api.appointment_cancellation(target, version=api_version)),
-            )
+        _outcome(
+            options,
+            wait,
+            lambda: api.appointment_cancellation(target, version=api_version),
+            lambda on_poll: api.wait_appointment_cancellation(
+                target, timeout=timeout, version=api_version, on_poll=on_poll
+            ),
+        )
 
 
 @services_app.command("cancel")
@@ -188,7 +173,9 @@ def services_cancel(
         accepted = _call(
             options, lambda: api.request_service_cancellation(service_id, day, version=api_version)
         )
-        _show_or_wait(api, options, accepted, wait, timeout, api_version)
+        _service_outcome(
+            api, options, accepted.location, lambda: accepted, wait, timeout, api_version
+        )
 
 
 @services_app.command("reschedule")
@@ -206,7 +193,9 @@ def services_reschedule(
             options,
             lambda: api.reschedule_service_cancellation(service_id, day, version=api_version),
         )
-        _show_or_wait(api, options, accepted, wait, timeout, api_version)
+        _service_outcome(
+            api, options, accepted.location, lambda: accepted, wait, timeout, api_version
+        )
 
 
 @services_app.command("abort")
@@ -222,7 +211,9 @@ def services_abort(
         accepted = _call(
             options, lambda: api.abort_service_cancellation(service_id, version=api_version)
         )
-        _show_or_wait(api, options, accepted, wait, timeout, api_version)
+        _service_outcome(
+            api, options, accepted.location, lambda: accepted, wait, timeout, api_version
+        )
 
 
 @services_app.command("submit")
@@ -238,7 +229,9 @@ def services_submit(
         accepted = _call(
             options, lambda: api.submit_service_cancellation(service_id, version=api_version)
         )
-        _show_or_wait(api, options, accepted, wait, timeout, api_version)
+        _service_outcome(
+            api, options, accepted.location, lambda: accepted, wait, timeout, api_version
+        )
 
 
 @services_app.command("status")
@@ -251,21 +244,15 @@ def services_status(
 ) -> None:
     """A service's cancellation (202 while it is being submitted to the nbn)."""
     with _client(ctx) as (api, options):
-        if wait:
-            _show(
-                options,
-                _call(
-                    options,
-                    lambda: api.wait_service_cancellation(
-                        service_id, timeout=timeout, version=api_version, on_poll=_progress(options)
-                    ),
-                ),
-            )
-        else:
-            _show(
-                options,
-                _call(options, lambda: api.service_cancellation(service_id, version=api_version)),
-            )
+        _service_outcome(
+            api,
+            options,
+            service_id,
+            lambda: api.service_cancellation(service_id, version=api_version),
+            wait,
+            timeout,
+            api_version,
+        )
 
 
 @services_app.command("show")
@@ -438,24 +425,35 @@ def _fail(code: Exit, message: str, body: dict[str, Any] | None, as_json: bool) 
     raise typer.Exit(int(code))
 
 
-def _show_or_wait(
+def _outcome(
+    options: Options,
+    wait: bool,
+    look: Callable[[], object],
+    follow: Callable[[OnPoll | None], object],
+) -> None:
+    """Show one look, or with --wait what following the request to its end gives."""
+    if wait:
+        _show(options, _call(options, lambda: follow(_progress(options))))
+    else:
+        _show(options, _call(options, look))
+
+
+def _service_outcome(
     api: Client,
     options: Options,
-    accepted: Accepted,
+    where: int | str,
+    look: Callable[[], object],
     wait: bool,
     timeout: float,
     version: int | None,
 ) -> None:
-    if not wait:
-        _show(options, accepted)
-        return
-    _show(
+    """A service cancellation (by id or Location): one look, or followed to its end."""
+    _outcome(
         options,
-        _call(
-            options,
-            lambda: api.wait_service_cancellation(
-                accepted.location, timeout=timeout, version=version, on_poll=_progress(options)
-            ),
+        wait,
+        look,
+        lambda on_poll: api.wait_service_cancellation(
+            where, timeout=timeout, version=version, on_poll=on_poll
         ),
     )
 
@@ -476,7 +474,7 @@ def progress_line(update: PollUpdate) -> str:
     )
 
 
-def _progress(options: Options) -> Callable[[PollUpdate], None] | None:
+def _progress(options: Options) -> OnPoll | None:
     """A progress indicator on stderr (one line rewritten on a terminal, else a line per poll)."""
     if options.json or options.quiet:
         return None
