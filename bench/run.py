@@ -25,8 +25,10 @@ from typing import Any
 
 import httpx
 import psycopg
+from tests.support import create_database, drop_database, free_port, token_for, wait_for_http
 
 from bench.seed import Seeder, Tenant
+from cancelgate.appointments.service import SUBMIT_TASK
 from cancelgate.db.embedded import release_embedded, start_embedded
 from cancelgate.db.migrate import upgrade
 from cancelgate.db.urls import libpq_url
@@ -74,14 +76,6 @@ def log(message: str) -> None:
     print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def pinned(
     cpu: str, args: list[str], env: dict[str, str], log_file: Path
 ) -> subprocess.Popen[bytes]:
@@ -91,20 +85,6 @@ def pinned(
         ["taskset", "-c", cpu, *args], env={**os.environ, **env}, stdout=handle,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-
-
-def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited ({proc.returncode}) before {url} answered")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -201,33 +181,9 @@ def database() -> tuple[str, str]:
         subprocess.run(["taskset", "-a", "-p", "-c", LOAD_CPU, str(postmaster)], check=True,
                        capture_output=True)  # fmt: skip
         where = f"embedded, pinned to CPU {LOAD_CPU}"
-    name = f"cancelgate_bench_{int(time.time())}"
-    with psycopg.connect(libpq_url(server), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    from sqlalchemy.engine import make_url
-
-    url = make_url(libpq_url(server)).set(database=name).render_as_string(hide_password=False)
+    url = create_database(server, prefix="cancelgate_bench")
     upgrade(url)
     return url, where
-
-
-def drop(url: str) -> None:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    admin = parsed.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-
-
-def token(base: str, tenant: Tenant) -> str:
-    response = httpx.post(
-        f"{base}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(tenant.client_id, tenant.client_secret),
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
 
 
 def ratio(ours: Load, ceiling: Load) -> dict[str, Any]:
@@ -312,12 +268,12 @@ def queue_cancellations(url: str, tenant: Tenant, batch: str) -> None:
         conn.execute(
             """
             INSERT INTO procrastinate_jobs (queue_name, task_name, args, status)
-            SELECT 'default', 'appointments.submit_cancellation',
+            SELECT 'default', %s,
                 jsonb_build_object('cancellation_id', c.id), 'todo'
             FROM appointment_cancellations c JOIN appointments a ON a.id = c.appointment_id
             WHERE a.customer_ref = %s
             """,
-            (batch,),
+            (SUBMIT_TASK, batch),
         )
 
 
@@ -430,7 +386,7 @@ def main() -> None:
         results = asyncio.run(measure(url, seeder, env, logs))
     finally:
         asyncio.run(seeder.close())
-        drop(url)
+        drop_database(url)
         release_embedded()
     results["machine"] = {**machine(), "database": where}
     results["command"] = "make bench"
@@ -459,7 +415,7 @@ async def measure(url: str, seeder: Seeder, env: dict[str, str], logs: Path) -> 
     ceiling = pinned(SERVER_CPU, [sys.executable, "-m", "bench.ceiling", str(port)], env,
                      logs / "ceiling.log")  # fmt: skip
     try:
-        wait_up(base + "/constant", ceiling)
+        wait_for_http(base + "/constant", timeout=60, proc=ceiling)
         log("ceiling")
         top = wrk(base, "get.lua", {"BENCH_PATH": "/constant", "BENCH_HEADERS": ""})
     finally:
@@ -468,8 +424,9 @@ async def measure(url: str, seeder: Seeder, env: dict[str, str], logs: Path) -> 
     serve_args = [str(BIN / "cancelgate"), "serve", "--no-worker", "--port", str(port)]
     server = pinned(SERVER_CPU, serve_args, env, logs / "serve.log")
     try:
-        wait_up(base + "/readyz", server)
-        auth = {"Authorization": f"Bearer {token(base, tenant)}"}
+        wait_for_http(base + "/readyz", timeout=60, proc=server)
+        token = token_for(base, tenant.client_id, tenant.client_secret)
+        auth = {"Authorization": f"Bearer {token}"}
         v8 = header_env({**auth, "X-API-VERSION": "8"})
         v7 = header_env({**auth, "X-API-VERSION": "7"})
         get_path = f"{APPOINTMENTS}/requests/{cancellation_id}"
@@ -532,7 +489,7 @@ async def measure(url: str, seeder: Seeder, env: dict[str, str], logs: Path) -> 
     worker = pinned("0,1", [str(BIN / "cancelgate"), "worker", "--concurrency", "20"], env,
                     logs / "worker-e2e.log")  # fmt: skip
     try:
-        wait_up(base + "/readyz", server)
+        wait_for_http(base + "/readyz", timeout=60, proc=server)
         headers = {**auth, "X-API-VERSION": "8"}  # the token outlives the whole run
         light = e2e_ids[: E2E_LIGHT_RATE * E2E_SECONDS]
         results["end_to_end_light"] = await end_to_end(base, headers, light, E2E_LIGHT_RATE)

@@ -42,9 +42,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def create_database(server_url: str) -> str:
+def create_database(server_url: str, prefix: str = "cancelgate_test") -> str:
     """A new, empty database on the server of server_url; returns its URL."""
-    name = f"cancelgate_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return make_url(libpq_url(server_url)).set(database=name).render_as_string(hide_password=False)

@@ -15,6 +15,7 @@ import httpx
 import structlog
 
 from cancelgate import __version__
+from cancelgate.connect.formats import instant
 from cancelgate.events.models import Event
 from cancelgate.jobs.app import jobs_app
 from cancelgate.jobs.context import current
@@ -22,6 +23,7 @@ from cancelgate.runtime import Runtime
 from cancelgate.webhooks import policy
 from cancelgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from cancelgate.webhooks.outbox import DELIVER_TASK, PENDING, defer_attempt
+from cancelgate.webhooks.repository import delivery_with_subscription_and_event
 from cancelgate.webhooks.signing import signature_header, unseal
 from cancelgate.webhooks.targets import TargetRefused, check_target
 
@@ -84,11 +86,10 @@ def secrets_in_use(key: bytes, subscription: WebhookSubscription, now: datetime)
 
 async def _prepare(runtime: Runtime, delivery_id: int) -> Outgoing | None:
     async with runtime.sessions.begin() as session:
-        delivery = await session.get(WebhookDelivery, delivery_id)
-        if delivery is None or delivery.status != PENDING:
+        found = await delivery_with_subscription_and_event(session, delivery_id)
+        if found is None or found[0].status != PENDING:
             return None
-        subscription = await session.get(WebhookSubscription, delivery.subscription_id)
-        event = await session.get(Event, delivery.event_id)
+        delivery, subscription, event = found
         if subscription is None or event is None or not subscription.enabled:
             delivery.status = CANCELLED
             return None
@@ -154,7 +155,7 @@ async def _record(runtime: Runtime, delivery_id: int, answer: Answer) -> None:
         ):
             delivery.status = FAILED
             subscription.enabled = False
-            since = f"{subscription.failing_since:%Y-%m-%dT%H:%M:%SZ}"
+            since = instant(subscription.failing_since)
             subscription.disabled_reason = (
                 f"Deliveries have failed without a break since {since}, "
                 "so the subscription was disabled."

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.events.models import Event
 from cancelgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+
+# Built once: every delivery attempt runs it. Outer joins, so that a delivery whose
+# subscription or event is gone is still found (and cancelled).
+DELIVERY_WITH_SUBSCRIPTION_AND_EVENT = (
+    select(WebhookDelivery, WebhookSubscription, Event)
+    .outerjoin(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+    .outerjoin(Event, Event.id == WebhookDelivery.event_id)
+    .where(WebhookDelivery.id == bindparam("delivery_id"))
+)
+
+
+async def delivery_with_subscription_and_event(
+    session: AsyncSession, delivery_id: int
+) -> tuple[WebhookDelivery, WebhookSubscription | None, Event | None] | None:
+    """A delivery with its subscription and event, in one round trip; None if it is gone."""
+    row = (
+        await session.execute(DELIVERY_WITH_SUBSCRIPTION_AND_EVENT, {"delivery_id": delivery_id})
+    ).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def subscription_for_tenant(
