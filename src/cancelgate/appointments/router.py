@@ -25,6 +25,7 @@ from cancelgate.connect.openapi import (
     json_body,
 )
 from cancelgate.connect.paths import path_id
+from cancelgate.connect.responses import still_processing
 from cancelgate.connect.versions import APPOINTMENT_CANCELLATION_VERSIONS, api_version
 from cancelgate.domain.appointments import CancellationStatus, failed_in_processing
 
@@ -73,8 +74,7 @@ async def get_outcome(
         runtime, principal=principal, cancellation_id=path_id(request_id)
     )
     if outcome.status == CancellationStatus.IN_PROGRESS:
-        retry_after = str(runtime.settings.retry_after_seconds)
-        return Response(status_code=202, headers={"Retry-After": retry_after})
+        return still_processing(runtime.settings.retry_after_seconds)
     if outcome.status == CancellationStatus.FAILED:
         raise rule_violation([failed_in_processing(outcome.failure_message or "")])
     return JSONResponse(cancellation_resource(outcome))

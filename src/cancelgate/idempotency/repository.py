@@ -91,8 +91,6 @@ async def release(sessions: async_sessionmaker[AsyncSession], record_id: int) ->
 async def forget_expired(session: AsyncSession, now: datetime) -> int:
     """Delete keys past their lifetime; returns how many."""
     result = await session.execute(
-        delete(IdempotencyRecord)
-        .where(IdempotencyRecord.expires_at <= now)
-        .returning(IdempotencyRecord.id)
+        delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now)
     )
-    return len(result.all())
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -21,6 +21,7 @@ from cancelgate.connect.openapi import (
     json_body,
 )
 from cancelgate.connect.paths import path_id
+from cancelgate.connect.responses import still_processing
 from cancelgate.connect.versions import (
     SERVICE_CANCELLATION_VERSIONS,
     SERVICE_VERSIONS,
@@ -150,8 +151,7 @@ async def get_outcome(
     cancellation = view.cancellation
     if cancellation is not None:
         if being_processed(cancellation.status, cancellation.submit_at, runtime.clock.now()):
-            retry_after = str(runtime.settings.retry_after_seconds)
-            return Response(status_code=202, headers={"Retry-After": retry_after})
+            return still_processing(runtime.settings.retry_after_seconds)
         if cancellation.status == ServiceCancellationStatus.REJECTED:
             raise rule_violation([rejected_by_nbn(cancellation.error_detail or "")])
     return JSONResponse(cancellation_resource(view.service, cancellation))

@@ -37,8 +37,9 @@ async def schedule_submission(
 ) -> None:
     """Replace any pending submission job by one due at `at`, in the caller's transaction."""
     await drop_pending_job(session, cancellation)
-    await session.flush()  # the job needs the row's id
     cancellation.submit_at = at
+    if cancellation.id is None:
+        await session.flush()  # the job needs the row's id
     job_id = await defer_in(
         session,
         SUBMIT_TASK,

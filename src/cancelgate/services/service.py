@@ -262,6 +262,8 @@ async def submission_failed(
         if row is None:
             return
         cancellation, _service = row
+        # The job on record is this one, running: there is nothing of it to cancel.
+        cancellation.submission_job_id = None
         cancellation.attempts += 1
         log.warning(
             "service_submission_failed",
