@@ -52,7 +52,7 @@ def test_a_requested_wait_is_honoured() -> None:
 @pytest.mark.parametrize(
     ("status", "header", "expected"),
     [(429, "120", 120.0), (503, "7", 7.0), (500, "120", None), (429, None, None),
-     (429, "soon", None), (503, "99999999", MAX_RETRY_AFTER_SECONDS),
+     (429, "soon", None), (429, "²", None), (503, "99999999", MAX_RETRY_AFTER_SECONDS),
      (429, "Sat, 21 Nov 2026 12:01:00 GMT", 60.0), (429, "Sat, 21 Nov 2026 11:00:00 GMT", 0.0)],
 )  # fmt: skip
 def test_retry_after(status: int, header: str | None, expected: float | None) -> None:

@@ -24,7 +24,9 @@ LOCKED_CANCELLATION_WITH_SERVICE = (
     select(ServiceCancellation, Service)
     .join(Service, Service.id == ServiceCancellation.service_id)
     .where(ServiceCancellation.id == bindparam("cancellation_id"))
-    .with_for_update()
+    # The service row only, as every other writer locks it: locking the cancellation row
+    # too would take the two locks in the opposite order to the API commands (deadlock).
+    .with_for_update(of=Service)
 )
 _LATEST_ID = (
     select(func.max(ServiceCancellation.id))

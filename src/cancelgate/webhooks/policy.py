@@ -38,7 +38,8 @@ def retry_after_seconds(status_code: int | None, header: str | None, now: dateti
     if status_code not in (429, 503) or not header:
         return None
     value = header.strip()
-    if value.isdigit():
+    # ASCII only: str.isdigit() also accepts "²", which float() refuses.
+    if value.isascii() and value.isdigit():
         return min(float(value), MAX_RETRY_AFTER_SECONDS)
     try:
         when = parsedate_to_datetime(value)

@@ -30,6 +30,11 @@ LOCKED_APPOINTMENT = (
     .where(SimNbnAppointment.nbn_appointment_id == bindparam("nbn_appointment_id"))
     .with_for_update()
 )
+LOCKED_SERVICE = (
+    select(SimNbnService)
+    .where(SimNbnService.nbn_service_id == bindparam("nbn_service_id"))
+    .with_for_update()
+)
 ACCEPTED = "accepted"
 REFUSED = "refused"
 
@@ -117,15 +122,13 @@ class NbnSimulator:
     ) -> CancelOutcome:
         """Process a service cancellation once per request key, as the service's scenario says."""
         async with self.sessions.begin() as session:
+            # Lock, then look for the key (as `_decide` does): a concurrent retry with the
+            # same key waits here and then finds the first call's answer.
+            params = {"nbn_service_id": nbn_service_id}
+            row = (await session.execute(LOCKED_SERVICE, params)).scalar_one_or_none()
             previous = await session.get(SimNbnServiceCancellation, request_key)
             if previous is not None:
                 return _outcome(previous)
-            stmt = (
-                select(SimNbnService)
-                .where(SimNbnService.nbn_service_id == nbn_service_id)
-                .with_for_update()
-            )
-            row = (await session.execute(stmt)).scalar_one_or_none()
             scenario = row.scenario if row is not None else None
             status = row.status if row is not None else None
             decision = service_scenarios.verdict(scenario, status, row.submissions if row else 0)
