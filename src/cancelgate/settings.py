@@ -12,6 +12,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from cancelgate.webhooks.policy import parse_schedule
 
 
+def split_units(text: str) -> set[str]:
+    """Business units from comma-separated text: `TT, bb` → {"TT", "BB"}."""
+    return {u.strip().upper() for u in text.split(",") if u.strip()}
+
+
 class Settings(BaseSettings):
     """Every knob of a cancelgate process; defaults suit a local sandbox."""
 
@@ -86,7 +91,7 @@ class Settings(BaseSettings):
     def _business_units(cls, value: object) -> object:
         """Parsed once, here: `TT,bb` → {"TT", "BB"}."""
         if isinstance(value, str):
-            return frozenset(u.strip().upper() for u in value.split(",") if u.strip())
+            return frozenset(split_units(value))
         return value
 
     @field_validator("webhook_retry_schedule", mode="before")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
@@ -11,7 +9,7 @@ from starlette.responses import JSONResponse
 from cancelgate.auth.oauth_errors import NO_STORE, OAuthError
 from cancelgate.auth.principal import runtime_of
 from cancelgate.auth.token_endpoint import TokenRequest, grant_client_credentials, parse_form
-from cancelgate.connect.openapi import OAuthErrorBody
+from cancelgate.connect.openapi import OAuthErrorBody, answer, error_responses
 
 router = APIRouter(tags=["oauth"])
 TOKEN_PATH = "/oauth/token"
@@ -46,11 +44,8 @@ OAUTH_ERRORS = {
     413: "Request body over the size limit",
 }
 
-TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": TokenBody, "description": "An access token"}
-}
-TOKEN_RESPONSES.update(
-    {status: {"model": OAuthErrorBody, "description": d} for status, d in OAUTH_ERRORS.items()}
+TOKEN_RESPONSES = answer(200, "An access token", TokenBody) | error_responses(
+    OAuthErrorBody, OAUTH_ERRORS, *OAUTH_ERRORS
 )
 
 

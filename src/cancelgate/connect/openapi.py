@@ -114,14 +114,21 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+def error_responses(
+    model: type[BaseModel], descriptions: dict[int, str], *statuses: int
+) -> dict[int | str, dict[str, Any]]:
+    """`responses` entries for these error statuses, each with the API's error body."""
+    return {s: {"model": model, "description": descriptions[s]} for s in statuses}
+
+
 def connect_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses` entries for Connect errors (the standard error body)."""
-    return {s: {"model": ConnectErrorBody, "description": CONNECT_ERRORS[s]} for s in statuses}
+    return error_responses(ConnectErrorBody, CONNECT_ERRORS, *statuses)
 
 
 def ux_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses` entries for UX API errors (the UX envelope)."""
-    return {s: {"model": UxErrorBody, "description": UX_ERRORS[s]} for s in statuses}
+    return error_responses(UxErrorBody, UX_ERRORS, *statuses)
 
 
 def answer(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.auth.secrets import hash_secret, new_client_secret, verify_secret
+from cancelgate.settings import split_units
 from cancelgate.ux import repository
 from cancelgate.ux.errors import unauthorized
 from cancelgate.ux.models import ChannelClient
@@ -27,7 +28,7 @@ class CreatedChannelClient:
 
 def parse_business_units(text: str, configured: frozenset[str]) -> list[str]:
     """Comma-separated business units, each configured; ValueError otherwise."""
-    units = sorted({u.strip().upper() for u in text.split(",") if u.strip()})
+    units = sorted(split_units(text))
     unknown = [u for u in units if u not in configured]
     if not units or unknown:
         raise ValueError(

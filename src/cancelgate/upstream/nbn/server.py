@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 
 from fastapi import FastAPI, Header, Request
 from pydantic import BaseModel, Field
@@ -54,11 +54,15 @@ class ServiceCancellationBody(BaseModel):
     cancellationDate: date
 
 
+def cancelled_response(cancelled_at: datetime) -> JSONResponse:
+    """200 with the cancellation instant (the nbn's and CSG's success answer)."""
+    return JSONResponse({"status": "cancelled", "cancelledAt": cancelled_at.isoformat()})
+
+
 def outcome_response(outcome: CancelOutcome, refusal_code: str) -> JSONResponse:
     """200 with the cancellation instant, or 422 with the nbn's reason."""
     if isinstance(outcome, CancelAccepted):
-        instant = outcome.cancelled_at.isoformat()
-        return JSONResponse({"status": "cancelled", "cancelledAt": instant})
+        return cancelled_response(outcome.cancelled_at)
     return JSONResponse({"code": refusal_code, "message": outcome.message}, status_code=422)
 
 
@@ -144,8 +148,7 @@ def create_simulator_app(settings: Settings, database_url: str) -> FastAPI:
         except CsgUnavailable:
             return JSONResponse(UNAVAILABLE, status_code=503)
         if isinstance(outcome, CsgCancelled):
-            instant = outcome.cancelled_at.isoformat()
-            return JSONResponse({"status": "cancelled", "cancelledAt": instant})
+            return cancelled_response(outcome.cancelled_at)
         return JSONResponse({"code": "CancelRefused", "message": outcome.reason}, status_code=409)
 
     @app.get("/nbn/v1/stats")
