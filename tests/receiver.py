@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -37,6 +38,10 @@ class Receiver:
                     return list(self.requests)
             time.sleep(0.05)
         raise TimeoutError(f"{len(self.requests)} of {count} webhook requests arrived")
+
+    async def arrived(self, count: int, timeout: float = 20.0) -> list[Received]:
+        """`wait_for` from a coroutine: waits in a thread, so the event loop runs on."""
+        return await asyncio.to_thread(self.wait_for, count, timeout)
 
 
 @contextmanager

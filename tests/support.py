@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -22,6 +23,7 @@ from cancelgate.db.urls import libpq_url
 
 CANCELGATE = str(Path(sys.executable).parent / "cancelgate")
 VERSION_8 = {"X-API-VERSION": "8"}
+T = TypeVar("T")
 
 # Settings that make the test processes quick to observe (never sleeps in tests themselves).
 FAST_ENV = {
@@ -56,6 +58,27 @@ def drop_database(url: str) -> None:
     admin = parsed.set(database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+
+
+def query(database_url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """The rows of one SQL statement (`%s` placeholders, params in order) on database_url."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def count(database_url: str, sql: str, *params: object) -> int:
+    """The single value of a one-row, one-column query (a `SELECT count(*)`), as an int."""
+    [(value,)] = query(database_url, sql, *params)
+    return int(value)
+
+
+def clean_env(tmp_path: Path, home_name: str = "xdg") -> dict[str, str]:
+    """Our environment without any CANCELGATE_* and with a config home of its own (empty)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CANCELGATE_")}
+    home = tmp_path / home_name
+    home.mkdir(exist_ok=True)
+    env["XDG_CONFIG_HOME"] = str(home)
+    return env
 
 
 def wait_for_http(
@@ -147,16 +170,35 @@ def poll_outcome(
     raise TimeoutError(f"{location} still 202 after {timeout}s")
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Return once condition() holds; TimeoutError naming `what` after timeout seconds."""
+def poll_until(
+    fetch: Callable[[], T], done: Callable[[T], bool], *, timeout: float, what: str
+) -> T:
+    """The first fetch() that done() accepts; TimeoutError naming `what` after timeout seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():
-            return
+        value = fetch()
+        if done(value):
+            return value
         time.sleep(0.05)
     raise TimeoutError(f"{what} within {timeout}s")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Return once condition() holds; TimeoutError naming `what` after timeout seconds."""
+    poll_until(condition, bool, timeout=timeout, what=what)
 
 
 def report(**figures: object) -> None:
     """What a test measured, one `MEASURED k=v …` line on stderr (`pytest -s` shows it)."""
     print("MEASURED " + " ".join(f"{k}={v}" for k, v in figures.items()), file=sys.stderr)
+
+
+def job_counts(database_url: str, task: str) -> dict[str, int]:
+    """How many of a task's jobs are in each procrastinate status."""
+    rows = query(
+        database_url,
+        "SELECT status::text, count(*) FROM procrastinate_jobs WHERE task_name = %s "
+        "GROUP BY status",
+        task,
+    )
+    return {status: int(jobs) for status, jobs in rows}

@@ -204,7 +204,7 @@ async def test_ux_bad_bodies_and_headers(channel: Channel) -> None:
         {"status": "cancelled", "relatedEntity": "x"},
         [INSTALLATION_BODY],
     ):
-        response = await channel.http.patch(path, json=wrong, headers=channel.headers())
+        response = await channel.patch("PR", appointment.appointment_id, wrong)
         assert response.status_code == 400 and response.json()["errors"][0]["code"] == 400
     twice = [
         ("client_id", channel.client_id),

@@ -42,7 +42,7 @@ from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.nbn import scenarios
 from cancelgate.upstream.nbn import service_scenarios as sc
 from tests.api.conftest import CLIENT_KEY, EMAIL, NAME, SYDNEY, Caller, Channel
-from tests.receiver import Received, receiving
+from tests.receiver import receiving
 from tests.support import free_port
 
 REQUEST = "/api/connect/orders/appointment-cancellations/request"
@@ -772,10 +772,6 @@ async def delivered(api: AsyncClient, subscription_id: int, count: int) -> list[
     return deliveries
 
 
-async def received(receiver_wait: Callable[[int], list[Received]], count: int) -> list[Received]:
-    return await asyncio.to_thread(receiver_wait, count)
-
-
 async def test_test_event_verifies_is_logged_rotated_and_redelivered(api: AsyncClient) -> None:
     with receiving() as receiver:
         subscription = await api.create_subscription(receiver.url, ["appointment.cancelled"])
@@ -783,7 +779,7 @@ async def test_test_event_verifies_is_logged_rotated_and_redelivered(api: AsyncC
         assert secret is not None
         sent = await api.send_test_event(subscription.id)
         assert (sent.event_type, sent.status) == ("webhook.test", "pending")
-        [first] = await received(receiver.wait_for, 1)
+        [first] = await receiver.arrived(1)
         payload = verify_webhook(secret, first.body, first.headers)
         assert payload == json.loads(first.body)
         assert first.headers["webhook-id"] == sent.event_id
@@ -803,7 +799,7 @@ async def test_test_event_verifies_is_logged_rotated_and_redelivered(api: AsyncC
         again = await api.redeliver(subscription.id, entry.id)
         assert isinstance(again, Delivery) and again.event_id == sent.event_id
         assert again.status == "pending"
-        second = (await received(receiver.wait_for, 2))[1]
+        second = (await receiver.arrived(2))[1]
     assert second.headers["webhook-id"] == sent.event_id
     assert len(second.headers["webhook-signature"].split(" ")) == 2
     assert verify_webhook(rotated.secret, second.body, second.headers) == payload
@@ -815,7 +811,7 @@ async def test_redeliver_while_disabled_is_422(api: AsyncClient) -> None:
     with receiving() as receiver:
         subscription = await api.create_subscription(receiver.url, ["service.cancelled"])
         sent = await api.send_test_event(subscription.id)
-        await received(receiver.wait_for, 1)
+        await receiver.arrived(1)
         await api.update_subscription(subscription.id, enabled=False)
         with pytest.raises(ConnectApiError) as raised:
             await api.redeliver(subscription.id, sent.id)

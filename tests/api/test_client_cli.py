@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cancelgate.upstream.csg.scenarios import SEED_BILLING_ACCOUNT
 from tests.api.conftest import CLIENT_KEY, Caller, Channel
 from tests.receiver import receiving
-from tests.support import CANCELGATE, free_port
+from tests.support import CANCELGATE, clean_env, free_port
 
 TIMEOUT = 60.0
 SYDNEY = ZoneInfo("Australia/Sydney")
 APPOINTMENT_REQUESTS = "/api/connect/orders/appointment-cancellations/requests"
 SERVICE_REQUESTS = "/api/connect/services/service-cancellations/requests"
-BILLING_ACCOUNT = "8211990010043396"
 # What `progress_line` prints before each pause when stderr is not a terminal.
 PROGRESS = re.compile(r"^. in progress: \d+ poll\(s\), \d+\.\d s, next in \d+\.\d s$")
 JWT = re.compile(r"^[\w-]+\.[\w-]+\.[\w-]+$")
@@ -53,15 +53,6 @@ class Run:
 
 
 Command = tuple[dict[str, str], list[str]]
-
-
-def clean_env(tmp_path: Path, home_name: str = "xdg") -> dict[str, str]:
-    """Our environment without any CANCELGATE_* and with a config home of its own (empty)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CANCELGATE_")}
-    home = tmp_path / home_name
-    home.mkdir(exist_ok=True)
-    env["XDG_CONFIG_HOME"] = str(home)
-    return env
 
 
 def profile_env(
@@ -469,7 +460,7 @@ async def test_ux_cancel(api_server: str, channel: Channel, tmp_path: Path) -> N
     unavailable = await channel.appointment("csg-unavailable")
     other = await channel.appointment("installation")
     correlation = str(uuid.uuid4())
-    install = ["--order-class", "S", "--billing-account", BILLING_ACCOUNT]
+    install = ["--order-class", "S", "--billing-account", SEED_BILLING_ACCOUNT]
     traced = ["--correlation-id", correlation]
     ok_s, ok_t, refused, down, unauthorized = run_all(
         (env, ["ux", "cancel", "PR", installation.appointment_id, *install, *traced]),

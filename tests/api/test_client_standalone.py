@@ -5,7 +5,6 @@ only, and that wheel talks to a real server with nothing of the server importabl
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import Caller
+from tests.support import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_MODULES = ["fastapi", "sqlalchemy", "starlette", "uvicorn", "pydantic", "procrastinate"]
@@ -123,9 +123,8 @@ async def test_the_installed_wheel_talks_to_a_server(
         "appointment": appointment.id,
         "server_modules": SERVER_MODULES,
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CANCELGATE_")}
+    env = clean_env(tmp_path)
     env.pop("PYTHONPATH", None)
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
     env["CANCELGATE_CLIENT_ID"] = caller.client_id
     env["CANCELGATE_CLIENT_SECRET"] = caller.client_secret
     done = subprocess.run(

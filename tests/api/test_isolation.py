@@ -22,7 +22,6 @@ from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.auth.keys import InstanceKeys
 from cancelgate.services.models import ServiceCancellation
 from cancelgate.upstream.csg import scenarios as csg
-from cancelgate.upstream.csg.sim_models import SimCsgAppointment
 from cancelgate.upstream.nbn import scenarios
 from cancelgate.upstream.nbn import service_scenarios as sc
 from cancelgate.ux.models import UxAppointment
@@ -367,14 +366,10 @@ async def test_a_channel_client_cannot_cancel_in_a_business_unit_it_was_not_give
     jm = await new_channel(http, db, keys, "jm-web", ["JM"])
     appointment = await pr.appointment(csg.INSTALLATION)
     path = f"/ecom-ux/v1/PR/appointment/{appointment.appointment_id}"
-    refused = await http.patch(path, json=INSTALLATION_BODY, headers=jm.headers())
+    refused = await jm.patch("PR", appointment.appointment_id, INSTALLATION_BODY)
     assert_ux_error(refused, 401, *UNAUTHORIZED)
     assert appointment.appointment_id not in refused.text
-    own_unit = await http.patch(
-        f"/ecom-ux/v1/JM/appointment/{appointment.appointment_id}",
-        json=INSTALLATION_BODY,
-        headers=jm.headers(),
-    )
+    own_unit = await jm.patch("JM", appointment.appointment_id, INSTALLATION_BODY)
     assert_ux_error(own_unit, 404, *NOT_FOUND)
     bearer = await http.patch(
         path,
@@ -384,9 +379,9 @@ async def test_a_channel_client_cannot_cancel_in_a_business_unit_it_was_not_give
     assert_ux_error(bearer, 401, *UNAUTHORIZED)
     async with db() as session:
         stored = await session.get(UxAppointment, appointment.id)
-        sim = await session.get(SimCsgAppointment, ("PR", appointment.appointment_id))
+    sim = await pr.sim(appointment)
     assert stored is not None and stored.status == "confirmed" and stored.cancelled_at is None
     assert sim is not None and sim.calls == 0
-    allowed = await http.patch(path, json=INSTALLATION_BODY, headers=pr.headers())
+    allowed = await pr.patch("PR", appointment.appointment_id, INSTALLATION_BODY)
     assert allowed.status_code == 200, allowed.text
     assert allowed.json() == {"id": appointment.appointment_id, "status": "cancelled"}

@@ -62,7 +62,7 @@ async def test_appointment_cancelled_is_signed_and_verifies(
         subscription = await subscribe(caller, receiver.url, ["appointment.cancelled"])
         await subscribe(other_caller, bystander.url, ["appointment.cancelled"])
         appointment_id = await cancel_booked(caller)
-        [received] = await asyncio.to_thread(receiver.wait_for, 1)
+        [received] = await receiver.arrived(1)
         await asyncio.sleep(0.5)
         assert len(receiver.requests) == 1 and bystander.requests == []
     payload = Webhook(subscription["secret"]).verify(received.body, received.headers)
@@ -85,7 +85,7 @@ async def test_failures_are_retried_with_the_same_webhook_id(caller: Caller) -> 
         receiver.answers = [500, 503]
         subscription = await subscribe(caller, receiver.url, ["appointment.cancelled"])
         await cancel_booked(caller)
-        requests = await asyncio.to_thread(receiver.wait_for, 3)
+        requests = await receiver.arrived(3)
     ids = {r.headers["webhook-id"] for r in requests}
     assert len(ids) == 1
     Webhook(subscription["secret"]).verify(requests[-1].body, requests[-1].headers)
@@ -103,7 +103,7 @@ async def test_gone_disables_the_subscription(caller: Caller) -> None:
         receiver.answers = [410]
         subscription = await subscribe(caller, receiver.url, ["appointment.cancelled"])
         await cancel_booked(caller)
-        await asyncio.to_thread(receiver.wait_for, 1)
+        await receiver.arrived(1)
         path = f"{SUBSCRIPTIONS}/{subscription['id']}"
         shown = await eventually(caller, path, lambda body: not body["enabled"])
     assert shown["enabled"] is False
@@ -118,7 +118,7 @@ async def test_test_event_delivery_log_and_redelivery(caller: Caller, other_call
         sent = await caller.http.post(f"{path}/test", headers=caller.headers())
         assert sent.status_code == 202, sent.text
         assert sent.json()["eventType"] == "webhook.test"
-        await asyncio.to_thread(receiver.wait_for, 2)
+        await receiver.arrived(2)
         log = await eventually(
             caller, f"{path}/deliveries", lambda body: body and body[0]["status"] == "succeeded"
         )
@@ -130,7 +130,7 @@ async def test_test_event_delivery_log_and_redelivery(caller: Caller, other_call
             f"{path}/deliveries/{entry['id']}/redeliver", headers=caller.headers()
         )
         assert again.status_code == 202 and again.json()["status"] == "pending"
-        requests = await asyncio.to_thread(receiver.wait_for, 3)
+        requests = await receiver.arrived(3)
         foreign = await other_caller.http.get(f"{path}/deliveries", headers=other_caller.headers())
         assert foreign.status_code == 404
     ids = {r.headers["webhook-id"] for r in requests}
@@ -146,7 +146,7 @@ async def test_during_rotation_both_secrets_verify(caller: Caller) -> None:
         path = f"{SUBSCRIPTIONS}/{subscription['id']}"
         rotated = (await caller.http.post(f"{path}/rotate-secret", headers=caller.headers())).json()
         await caller.http.post(f"{path}/test", headers=caller.headers())
-        [received] = await asyncio.to_thread(receiver.wait_for, 1)
+        [received] = await receiver.arrived(1)
     signatures = received.headers["webhook-signature"].split(" ")
     assert len(signatures) == 2
     Webhook(rotated["secret"]).verify(received.body, received.headers)
@@ -163,7 +163,7 @@ async def test_service_events_carry_the_resource(caller: Caller) -> None:
         }
         response = await caller.http.post(SERVICE_REQUEST, json=body, headers=caller.headers("7"))
         assert response.status_code == 201, response.text
-        [received] = await asyncio.to_thread(receiver.wait_for, 1)
+        [received] = await receiver.arrived(1)
     payload = Webhook(subscription["secret"]).verify(received.body, received.headers)
     assert (payload["serviceId"], payload["status"], payload["cancelled"]) == (
         service.id, "COMPLETED", True,

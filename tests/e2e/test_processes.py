@@ -27,10 +27,12 @@ from tests.support import (
     VERSION_8,
     Process,
     free_port,
+    job_counts,
     poll_outcome,
     running,
     start,
     token_for,
+    wait_until,
 )
 
 REQUEST = "/api/connect/orders/appointment-cancellations/request"
@@ -144,6 +146,7 @@ def test_service_cancellations_through_the_http_simulator(
 
 def test_killed_worker_job_is_retried_by_another(fresh_database: str, tmp_path: Path) -> None:
     """SIGKILL a worker in the middle of slow jobs: a second worker finishes them, once each."""
+    task = "appointments.submit_cancellation"
     client_id, secret, ids = seed(fresh_database, scenarios.BOOKED_SLOW, 6)
     with api_and_simulator(fresh_database, tmp_path, CANCELGATE_SIM_SLOW_SECONDS="4") as top:
         api, sim, env = top.api, top.sim, top.env
@@ -155,29 +158,14 @@ def test_killed_worker_job_is_retried_by_another(fresh_database: str, tmp_path: 
                 for i in ids
             ]
             # Wait until the doomed worker holds the jobs (the simulator is mid-way through them).
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and "doing" not in job_states(fresh_database):
-                time.sleep(0.1)
-            assert "doing" in job_states(fresh_database)
+            wait_until(lambda: "doing" in job_counts(fresh_database, task), 15, "a job doing")
+            assert "doing" in job_counts(fresh_database, task)
             doomed.stop(signal.SIGKILL)
             with running(["worker"], env, tmp_path / "rescuer.log", sim + "/healthz"):
                 for location in locations:
                     outcome = poll_outcome(http, location, headers, timeout=60)
                     assert outcome.status_code == 200, outcome.text
         assert nbn_effective_cancellations(sim) == len(ids)
-
-
-def job_states(database_url: str) -> set[str]:
-    import psycopg
-
-    from cancelgate.db.urls import libpq_url
-
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        rows = conn.execute(
-            "SELECT status::text FROM procrastinate_jobs "
-            "WHERE task_name = 'appointments.submit_cancellation'"
-        ).fetchall()
-    return {row[0] for row in rows}
 
 
 def test_embedded_default_starts_migrates_and_serves(tmp_path: Path) -> None:

@@ -21,8 +21,10 @@ from tests.e2e.seeding import seed, seed_channel, seed_ux
 from tests.e2e.test_processes import REQUEST, api_and_simulator, nbn_effective_cancellations
 from tests.support import (
     VERSION_8,
+    count,
     drop_database,
     free_port,
+    job_counts,
     poll_outcome,
     report,
     running,
@@ -44,25 +46,13 @@ def sim_calls(sim: str, target: str) -> int:
     return int(httpx.get(f"{sim}/sim/v1/faults").json()["calls"].get(target, 0))
 
 
-def job_counts(database_url: str, task: str) -> dict[str, int]:
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        rows = conn.execute(
-            "SELECT status::text, count(*) FROM procrastinate_jobs WHERE task_name = %s "
-            "GROUP BY status",
-            (task,),
-        ).fetchall()
-    return {status: int(count) for status, count in rows}
-
-
 def duplicate_effective_cancellations(database_url: str) -> int:
     """nbn appointments cancelled more than once (must be none)."""
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM (SELECT nbn_appointment_id FROM sim_nbn_cancellations "
-            "WHERE outcome = 'accepted' GROUP BY nbn_appointment_id HAVING count(*) > 1) d"
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    return count(
+        database_url,
+        "SELECT count(*) FROM (SELECT nbn_appointment_id FROM sim_nbn_cancellations "
+        "WHERE outcome = 'accepted' GROUP BY nbn_appointment_id HAVING count(*) > 1) d",
+    )
 
 
 def test_worker_killed_under_load_loses_nothing_and_cancels_once(

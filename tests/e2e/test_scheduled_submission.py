@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-import psycopg
 import pytest
 
 from cancelgate.clock import start_of_day
-from cancelgate.db.urls import libpq_url
 from cancelgate.upstream.nbn import service_scenarios as sc
 from tests.e2e.seeding import seed_services
-from tests.support import free_port, poll_outcome, running, start, token_for, wait_until
+from tests.support import (
+    count,
+    free_port,
+    poll_outcome,
+    query,
+    running,
+    start,
+    token_for,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -26,25 +32,22 @@ LEAD_SECONDS = 12.0
 
 def nbn_submissions(database_url: str, nbn_service_id: str) -> list[tuple[str, date, datetime]]:
     """(outcome, date, decided_at) of every cancellation the simulated nbn decided for a service."""
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        rows = conn.execute(
-            "SELECT outcome, cancellation_date, decided_at FROM sim_nbn_service_cancellations "
-            "WHERE nbn_service_id = %s",
-            (nbn_service_id,),
-        ).fetchall()
+    rows = query(
+        database_url,
+        "SELECT outcome, cancellation_date, decided_at FROM sim_nbn_service_cancellations "
+        "WHERE nbn_service_id = %s",
+        nbn_service_id,
+    )
     return [(r[0], r[1], r[2]) for r in rows]
 
 
-def wait_for_workers(database_url: str, count: int) -> None:
-    """Until `count` workers have registered (a worker signalled earlier would just die)."""
-    deadline = time.monotonic() + 30
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
-            if row is not None and row[0] >= count:
-                return
-            time.sleep(0.1)
-    raise TimeoutError(f"{count} worker(s) did not register")
+def wait_for_workers(database_url: str, workers: int) -> None:
+    """Until `workers` workers have registered (a worker signalled earlier would just die)."""
+    wait_until(
+        lambda: count(database_url, "SELECT count(*) FROM procrastinate_workers") >= workers,
+        30,
+        f"{workers} worker(s) registered",
+    )
 
 
 def wait_for_status(http: httpx.Client, url: str, headers: dict[str, str], status: int) -> None:

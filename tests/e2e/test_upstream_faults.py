@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
 from cancelgate.db.migrate import upgrade
-from cancelgate.db.urls import libpq_url
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.faults import CSG_CANCEL, NBN_CANCEL, NBN_CHECK, NBN_SERVICE_CANCEL
 from cancelgate.upstream.nbn import scenarios, service_scenarios
@@ -32,14 +30,17 @@ from tests.api.checks import assert_error
 from tests.api.test_ux_cancel import INSTALLATION_BODY
 from tests.e2e.seeding import seed, seed_channel, seed_services, seed_ux
 from tests.e2e.test_processes import REQUEST, SERVICE_REQUEST, sydney_today
-from tests.e2e.test_scale_out import job_counts, set_fault, sim_calls
+from tests.e2e.test_scale_out import set_fault, sim_calls
 from tests.support import (
     VERSION_8,
     Process,
+    count,
     create_database,
     drop_database,
     free_port,
+    job_counts,
     poll_outcome,
+    query,
     report,
     start,
     token_for,
@@ -251,16 +252,6 @@ def connect_client(rig: Rig, client_id: str, secret: str) -> Iterator[tuple[http
         base_url=rig.api, timeout=30, headers=headers, event_hooks={"response": [seen.hook]}
     ) as http:
         yield http, seen
-
-
-def query(database_url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def count(database_url: str, sql: str, *params: object) -> int:
-    [(value,)] = query(database_url, sql, *params)
-    return int(value)
 
 
 def job_attempts(database_url: str, task: str, cancellation_ids: list[int]) -> dict[int, int]:

@@ -9,26 +9,21 @@ import uuid
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
-from cancelgate.db.urls import libpq_url
 from cancelgate.upstream.csg import scenarios as csg
 from tests.api.test_ux_cancel import INSTALLATION_BODY
 from tests.e2e.seeding import seed_ux
 from tests.e2e.test_processes import api_and_simulator
-from tests.support import CANCELGATE
+from tests.support import CANCELGATE, query
 
 pytestmark = pytest.mark.e2e
 
 
 def csg_correlation(database_url: str, appointment_id: str) -> str | None:
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        row = conn.execute(
-            "SELECT last_correlation_id FROM sim_csg_appointments WHERE appointment_id = %s",
-            (appointment_id,),
-        ).fetchone()
-    return None if row is None else row[0]
+    sql = "SELECT last_correlation_id FROM sim_csg_appointments WHERE appointment_id = %s"
+    rows = query(database_url, sql, appointment_id)
+    return None if not rows else rows[0][0]
 
 
 def test_ux_cancel_through_the_csg_simulator(fresh_database: str, tmp_path: Path) -> None:

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
-from cancelgate.db.urls import libpq_url
 from cancelgate.upstream.nbn import scenarios
 from tests.e2e.seeding import seed
 from tests.e2e.test_processes import REQUEST
 from tests.receiver import receiving
-from tests.support import VERSION_8, free_port, poll_outcome, running, start, token_for
+from tests.support import (
+    VERSION_8,
+    free_port,
+    poll_outcome,
+    poll_until,
+    query,
+    running,
+    start,
+    token_for,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
@@ -27,10 +34,7 @@ WEBHOOK_ENV = {
 
 
 def delivery_states(database_url: str) -> dict[str, int]:
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        rows = conn.execute(
-            "SELECT status, count(*) FROM webhook_deliveries GROUP BY status"
-        ).fetchall()
+    rows = query(database_url, "SELECT status, count(*) FROM webhook_deliveries GROUP BY status")
     return {row[0]: int(row[1]) for row in rows}
 
 
@@ -58,12 +62,12 @@ def test_receiver_down_while_events_happen_gets_every_one(
             assert http.post(SUBSCRIPTIONS, json=body, headers=headers).status_code == 201
             cancel_all(http, headers, ids)
             # Nothing listens yet: every delivery fails at least once and stays pending.
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                log = http.get(f"{SUBSCRIPTIONS}/1/deliveries", headers=headers).json()
-                if len(log) == 5 and all(d["attempts"] for d in log):
-                    break
-                time.sleep(0.2)
+            log = poll_until(
+                lambda: http.get(f"{SUBSCRIPTIONS}/1/deliveries", headers=headers).json(),
+                lambda entries: len(entries) == 5 and all(d["attempts"] for d in entries),
+                timeout=15,
+                what="5 deliveries each attempted",
+            )
             assert all(d["status"] == "pending" and d["attempts"] for d in log)
             with receiving(port=hook_port) as receiver:
                 received = receiver.wait_for(5, timeout=30)
@@ -91,11 +95,11 @@ def test_worker_killed_during_delivery_loses_nothing(fresh_database: str, tmp_pa
             receiver.wait_for(1, timeout=20)  # the doomed worker is mid-delivery
             doomed.stop(signal.SIGKILL)
             with running(["worker"], env, tmp_path / "rescuer.log", api + "/healthz"):
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline and delivery_states(fresh_database) != {
-                    "succeeded": 3
-                }:
-                    time.sleep(0.2)
+                wait_until(
+                    lambda: delivery_states(fresh_database) == {"succeeded": 3},
+                    60,
+                    "3 deliveries succeeded",
+                )
     assert delivery_states(fresh_database) == {"succeeded": 3}
     event_ids = {r.headers["webhook-id"] for r in receiver.requests}
     assert len(event_ids) == 3
