@@ -15,6 +15,7 @@ from cancelgate.auth.keys import InstanceKeys, load_instance_keys
 from cancelgate.auth.principal_cache import PrincipalCache
 from cancelgate.clock import Clock
 from cancelgate.db.engine import make_engine, make_sessionmaker, resolve_database_url
+from cancelgate.db.reads import ReadPool
 from cancelgate.jobs.app import jobs_app, open_jobs
 from cancelgate.settings import Settings
 from cancelgate.upstream.csg.factory import make_csg_port
@@ -41,6 +42,7 @@ class Runtime:
     # One pool for every webhook attempt of this process (no redirects: the URL was checked).
     webhook_http: httpx.AsyncClient
     principals: PrincipalCache
+    reads: ReadPool
 
     async def close(self) -> None:
         """Release connections and clients."""
@@ -49,6 +51,7 @@ class Runtime:
         await self.webhook_http.aclose()
         await self.jobs.close_async()
         await self.jobs_pool.close()
+        await self.reads.close()
         await self.engine.dispose()
 
 
@@ -61,6 +64,8 @@ async def open_runtime(settings: Settings) -> Runtime:
     async with sessions() as session:
         keys = await load_instance_keys(session)
     jobs_pool = await open_jobs(url)
+    reads = ReadPool(url, size=settings.db_read_pool_size)
+    await reads.open()
     nbn = make_nbn_port(settings, sessions)
     clock = Clock(timedelta(seconds=settings.clock_offset_seconds))
     zone = ZoneInfo(settings.business_timezone)
@@ -82,4 +87,5 @@ async def open_runtime(settings: Settings) -> Runtime:
         csg,
         webhook_http,
         PrincipalCache(settings.principal_cache_seconds),
+        reads,
     )

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
 
     # Connections each process keeps to PostgreSQL for requests and jobs.
     db_pool_size: int = 20
+    # Connections each API process keeps for the polled status GETs (autocommit, no ORM).
+    db_read_pool_size: int = 10
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, exists, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
+from cancelgate.db.reads import ReadPool, read_query
 from cancelgate.domain.appointments import CancellationStatus
 
 _OPEN_CANCELLATION = (
@@ -50,9 +51,9 @@ class Outcome:
     nbn_appointment_id: str
 
 
-# Built once, read as plain columns on a pooled connection: this GET is polled hard, and a
-# statement's construction and an ORM session cost more than the query itself (profiled).
-OUTCOME_FOR_TENANT = (
+# Built and compiled once, read as plain columns on the read pool: this GET is polled hard,
+# and a statement's construction and an ORM session cost more than the query itself (profiled).
+OUTCOME_FOR_TENANT = read_query(
     select(
         AppointmentCancellation.id,
         AppointmentCancellation.status,
@@ -71,11 +72,11 @@ OUTCOME_FOR_TENANT = (
 
 
 async def outcome_for_tenant(
-    connection: AsyncConnection, tenant_id: int, cancellation_id: int
+    reads: ReadPool, tenant_id: int, cancellation_id: int
 ) -> Outcome | None:
     """The tenant's cancellation request as the status GET shows it, or None."""
     params = {"cancellation_id": cancellation_id, "tenant_id": tenant_id}
-    row = (await connection.execute(OUTCOME_FOR_TENANT, params)).first()
+    row = await reads.one(OUTCOME_FOR_TENANT, params)
     return None if row is None else Outcome(*row)
 
 

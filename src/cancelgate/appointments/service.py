@@ -100,10 +100,9 @@ async def get_cancellation(
     runtime: Runtime, *, principal: Principal, cancellation_id: int
 ) -> Outcome:
     """The caller's cancellation request as its status shows it, or NotFound."""
-    async with runtime.engine.connect() as connection:
-        outcome = await repository.outcome_for_tenant(
-            connection, principal.tenant_id, cancellation_id
-        )
+    outcome = await repository.outcome_for_tenant(
+        runtime.reads, principal.tenant_id, cancellation_id
+    )
     if outcome is None:
         raise NotFound(cancellation_id)
     return outcome

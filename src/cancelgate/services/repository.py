@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
+
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cancelgate.db.reads import ReadPool, read_query
 from cancelgate.services.models import Service, ServiceCancellation
 
 # Built once: building a statement costs more than running it (profiled). Every writer of a
@@ -34,21 +38,81 @@ _LATEST_ID = (
     .correlate(Service)
     .scalar_subquery()
 )
-# One round trip for the status GET: the service and its latest cancellation request, if any.
-SERVICE_WITH_LATEST = (
-    select(Service, ServiceCancellation)
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    """What the GETs show of a service (plain values, no ORM)."""
+
+    id: int
+    nbn_service_id: str
+    status: str
+    eligible_for_cancellation: bool
+    cancelled_on: datetime | None
+
+
+@dataclass(frozen=True)
+class CancellationRow:
+    """What the GETs show of a service's latest cancellation request (plain values, no ORM)."""
+
+    status: str
+    request_date: date
+    requested_on: datetime
+    requested_by_id: int | None
+    requested_by_name: str | None
+    requested_by_email: str | None
+    error_detail: str | None
+    cancelled_on: datetime | None
+    aborted_on: datetime | None
+    aborted_by_id: int | None
+    aborted_by_name: str | None
+    aborted_by_email: str | None
+    submit_at: datetime | None
+
+
+_SERVICE_COLUMNS = (
+    Service.id,
+    Service.nbn_service_id,
+    Service.status,
+    Service.eligible_for_cancellation,
+    Service.cancelled_on,
+)
+_CANCELLATION_COLUMNS = (
+    ServiceCancellation.status,
+    ServiceCancellation.request_date,
+    ServiceCancellation.requested_on,
+    ServiceCancellation.requested_by_id,
+    ServiceCancellation.requested_by_name,
+    ServiceCancellation.requested_by_email,
+    ServiceCancellation.error_detail,
+    ServiceCancellation.cancelled_on,
+    ServiceCancellation.aborted_on,
+    ServiceCancellation.aborted_by_id,
+    ServiceCancellation.aborted_by_name,
+    ServiceCancellation.aborted_by_email,
+    ServiceCancellation.submit_at,
+)
+# One round trip on the read pool for the polled GETs: the service and its latest
+# cancellation request, if any, as plain columns (an ORM session cost more than the query).
+SERVICE_WITH_LATEST = read_query(
+    select(*_SERVICE_COLUMNS, *_CANCELLATION_COLUMNS)
     .outerjoin(ServiceCancellation, ServiceCancellation.id == _LATEST_ID)
     .where(Service.id == bindparam("service_id"), Service.tenant_id == bindparam("tenant_id"))
 )
 
 
 async def service_with_latest(
-    session: AsyncSession, tenant_id: int, service_id: int
-) -> tuple[Service, ServiceCancellation | None] | None:
+    reads: ReadPool, tenant_id: int, service_id: int
+) -> tuple[ServiceRow, CancellationRow | None] | None:
     """The tenant's service and its latest cancellation request; None if not the tenant's."""
     params = {"service_id": service_id, "tenant_id": tenant_id}
-    row = (await session.execute(SERVICE_WITH_LATEST, params)).one_or_none()
-    return None if row is None else (row[0], row[1])
+    row = await reads.one(SERVICE_WITH_LATEST, params)
+    if row is None:
+        return None
+    split = len(_SERVICE_COLUMNS)
+    service, cancellation = row[:split], row[split:]
+    # status is NOT NULL: a null one is the outer join finding no request.
+    return ServiceRow(*service), None if cancellation[0] is None else CancellationRow(*cancellation)
 
 
 async def locked_service_for_tenant(

@@ -32,6 +32,7 @@ from cancelgate.runtime import Runtime
 from cancelgate.services import repository
 from cancelgate.services.models import Service, ServiceCancellation
 from cancelgate.services.payloads import cancellation_resource
+from cancelgate.services.repository import CancellationRow, ServiceRow
 from cancelgate.services.scheduling import (
     drop_pending_job,
     schedule_submission,
@@ -55,8 +56,8 @@ GAVE_UP = (
 class ServiceView:
     """A service and its latest cancellation request, as its owner may see them."""
 
-    service: Service
-    cancellation: ServiceCancellation | None
+    service: ServiceRow
+    cancellation: CancellationRow | None
 
 
 @dataclass(frozen=True)
@@ -183,8 +184,7 @@ async def submit_now(runtime: Runtime, *, principal: Principal, service_id: int)
 
 async def get_service(runtime: Runtime, *, principal: Principal, service_id: int) -> ServiceView:
     """The caller's service and its latest cancellation request, or NotFound."""
-    async with runtime.sessions() as session:
-        found = await repository.service_with_latest(session, principal.tenant_id, service_id)
+    found = await repository.service_with_latest(runtime.reads, principal.tenant_id, service_id)
     if found is None:
         raise NotFound(service_id)
     return ServiceView(*found)

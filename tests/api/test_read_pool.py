@@ -1,0 +1,99 @@
+"""The status GETs' read pool: real PostgreSQL, connections the server drops, the live API."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy import select
+
+from cancelgate.auth.models import Tenant
+from cancelgate.db.reads import APPLICATION_NAME, ReadPool, read_query
+from cancelgate.upstream.nbn import scenarios
+from cancelgate.upstream.nbn import service_scenarios as sc
+from tests.api.checks import poll
+from tests.api.conftest import Caller
+from tests.support import query
+
+APPOINTMENTS = "/api/connect/orders/appointment-cancellations"
+SERVICE_CANCELLATIONS = "/api/connect/services/service-cancellations/requests"
+
+
+def drop_read_connections(database_url: str) -> int:
+    """Terminate every read-pool connection to this database, as a server restart would."""
+    rows = query(
+        database_url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = %s AND datname = current_database()",
+        APPLICATION_NAME,
+    )
+    return sum(1 for (terminated,) in rows if terminated)
+
+
+def test_read_query_renders_named_placeholders() -> None:
+    sql = read_query(select(Tenant.id).where(Tenant.name == "x")).decode()
+    assert "%(name_1)s" in sql and sql.startswith("SELECT tenants.id")
+
+
+async def test_reads_survive_the_server_dropping_every_connection(database_url: str) -> None:
+    pool = ReadPool(database_url, size=3)
+    await pool.open()
+    try:
+        assert await pool.one(b"SELECT %(n)s::int", {"n": 7}) == (7,)
+        assert drop_read_connections(database_url) >= 1
+        assert await pool.one(b"SELECT %(n)s::int", {"n": 8}) == (8,)
+        assert await pool.one(b"SELECT 1 WHERE false", {}) is None
+    finally:
+        await pool.close()
+
+
+async def test_a_failure_that_is_not_the_connection_is_not_retried(database_url: str) -> None:
+    pool = ReadPool(database_url, size=1)
+    await pool.open()
+    try:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            await pool.one(b"SELECT * FROM no_such_table", {})
+        assert await pool.one(b"SELECT 1", {}) == (1,)
+    finally:
+        await pool.close()
+
+
+async def test_read_connections_are_autocommit(database_url: str) -> None:
+    pool = ReadPool(database_url, size=1)
+    await pool.open()
+    try:
+        await pool.one(b"SELECT 1", {})
+        states = query(
+            database_url,
+            "SELECT state FROM pg_stat_activity WHERE application_name = %s AND pid <> "
+            "pg_backend_pid() AND datname = current_database()",
+            APPLICATION_NAME,
+        )
+        # Not "idle in transaction": a read leaves nothing open between requests.
+        assert states and all(state == "idle" for (state,) in states)
+    finally:
+        await pool.close()
+
+
+async def test_status_gets_answer_after_the_server_dropped_their_connections(
+    caller: Caller, database_url: str
+) -> None:
+    appointment = await caller.appointment(scenarios.BOOKED)
+    posted = await caller.http.post(
+        f"{APPOINTMENTS}/request",
+        json={"appointmentId": appointment.id},
+        headers=caller.headers(),
+    )
+    location = posted.headers["location"]
+    first = await poll(caller, location)
+    assert first.status_code == 200
+    service = await caller.service(sc.ACTIVE)
+    service_path = f"{SERVICE_CANCELLATIONS}/{service.id}"
+    assert (await caller.http.get(service_path, headers=caller.headers("7"))).status_code == 200
+
+    assert drop_read_connections(database_url) >= 1
+
+    again = await caller.http.get(location, headers=caller.headers())
+    assert again.status_code == 200 and again.json() == first.json()
+    resource = await caller.http.get(service_path, headers=caller.headers("7"))
+    assert resource.status_code == 200
+    assert resource.json()["serviceId"] == service.id and resource.json()["status"] is None
