@@ -102,7 +102,7 @@ class Settings(BaseSettings):
 
     # Connections each process keeps to PostgreSQL for requests and jobs.
     db_pool_size: int = 20
-    # Connections each API process keeps for the polled status GETs (autocommit, no ORM).
+    # Connections each process may open for the polled status GETs (autocommit, no ORM).
     db_read_pool_size: int = 10
 
     log_level: str = "INFO"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.sql import ClauseElement
 
@@ -28,11 +28,12 @@ def read_query(statement: ClauseElement) -> bytes:
 class ReadPool:
     """Autocommit connections for single-statement reads; safe to retry, so never pinged."""
 
-    def __init__(self, database_url: str, *, size: int) -> None:
+    def __init__(self, database_url: str, *, size: int, timeout: float = 30.0) -> None:
         self._pool = AsyncConnectionPool(
             libpq_url(database_url),
             min_size=1,
             max_size=size,
+            timeout=timeout,
             open=False,
             kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
             name=APPLICATION_NAME,
@@ -52,6 +53,8 @@ class ReadPool:
         checked and the read runs once more."""
         try:
             return await self._one(query, params)
+        except PoolTimeout:
+            raise  # every connection busy for the pool's whole timeout: waiting again won't help
         except psycopg.OperationalError:
             await self._pool.check()
             return await self._one(query, params)
