@@ -49,6 +49,8 @@ E2E_RATE, E2E_SECONDS = 100, 10
 # Also measured at a rate this machine sustains, to show the latency of an unsaturated system.
 E2E_LIGHT_RATE = 20
 QUEUED = 10_000
+# What every server and worker of the suite runs with, beside its database and data dir.
+SERVER_ENV = {"CANCELGATE_LOG_LEVEL": "WARNING", "CANCELGATE_SANDBOX": "false"}
 UX_BODY = {
     "status": "cancelled",
     "relatedEntity": [
@@ -375,12 +377,7 @@ def main() -> None:
     url, where = database()
     log(f"database ready ({where}); logs in {logs}")
     seeder = Seeder(url)
-    env = {
-        "DATABASE_URL": url,
-        "CANCELGATE_LOG_LEVEL": "WARNING",
-        "CANCELGATE_DATA_DIR": str(logs),
-        "CANCELGATE_SANDBOX": "false",
-    }
+    env = {**SERVER_ENV, "DATABASE_URL": url, "CANCELGATE_DATA_DIR": str(logs)}
     results: dict[str, Any] = {}
     try:
         results = asyncio.run(measure(url, seeder, env, logs))
