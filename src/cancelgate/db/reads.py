@@ -31,7 +31,8 @@ class ReadPool:
     def __init__(self, database_url: str, *, size: int, timeout: float = 30.0) -> None:
         self._pool = AsyncConnectionPool(
             libpq_url(database_url),
-            min_size=1,
+            # None until the first read: workers and the demo seeding open a runtime too.
+            min_size=0,
             max_size=size,
             timeout=timeout,
             open=False,
@@ -40,7 +41,7 @@ class ReadPool:
         )
 
     async def open(self) -> None:
-        """Connect (waits for the first connection)."""
+        """Start the pool; connections are made on first use."""
         await self._pool.open(wait=True)
 
     async def close(self) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.auth.repository import forget_expired_assertions
 from cancelgate.idempotency.repository import forget_expired as forget_expired_keys
@@ -36,21 +38,24 @@ async def recover_stalled_jobs_task(timestamp: int) -> None:
     await recover_stalled_jobs()
 
 
+async def _forget(
+    forget: Callable[[AsyncSession, datetime], Awaitable[int]], logged_as: str
+) -> None:
+    """Run one expiry sweep in its own transaction and log how many rows it removed."""
+    async with current().sessions.begin() as session:
+        removed = await forget(session, datetime.now(UTC))
+    log.info(logged_as, count=removed)
+
+
 @jobs_app.periodic(cron="*/5 * * * *", periodic_id="assertions")
 @jobs_app.task(name="maintenance.forget_expired_assertions", queueing_lock="forget_assertions")
 async def forget_expired_assertions_task(timestamp: int) -> None:
     """Every 5 min: drop client-assertion ids that can no longer be replayed."""
-    runtime = current()
-    async with runtime.sessions.begin() as session:
-        removed = await forget_expired_assertions(session, datetime.now(UTC))
-    log.info("expired_assertions_forgotten", count=removed)
+    await _forget(forget_expired_assertions, "expired_assertions_forgotten")
 
 
 @jobs_app.periodic(cron="17 * * * *", periodic_id="idempotency")
 @jobs_app.task(name="maintenance.forget_expired_idempotency_keys", queueing_lock="forget_keys")
 async def forget_expired_idempotency_keys_task(timestamp: int) -> None:
     """Hourly: drop Idempotency-Keys past their 24 hours."""
-    runtime = current()
-    async with runtime.sessions.begin() as session:
-        removed = await forget_expired_keys(session, datetime.now(UTC))
-    log.info("expired_idempotency_keys_forgotten", count=removed)
+    await _forget(forget_expired_keys, "expired_idempotency_keys_forgotten")

@@ -2,59 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from cancelgate.connect.formats import instant
 from cancelgate.domain.services import ServiceStatus, can_change, can_request, is_eligible
+from cancelgate.services.models import Service, ServiceCancellation
+from cancelgate.services.repository import CancellationRow, ServiceRow
 
-
-class ServiceFields(Protocol):
-    """What the wire shapes read of a service: an ORM row (events) or a plain read (GETs)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def nbn_service_id(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def eligible_for_cancellation(self) -> bool: ...
-    @property
-    def cancelled_on(self) -> datetime | None: ...
-
-
-class CancellationFields(Protocol):
-    """What the wire shapes read of a service's cancellation request."""
-
-    @property
-    def status(self) -> str: ...
-    @property
-    def request_date(self) -> date: ...
-    @property
-    def requested_on(self) -> datetime: ...
-    @property
-    def requested_by_id(self) -> int | None: ...
-    @property
-    def requested_by_name(self) -> str | None: ...
-    @property
-    def requested_by_email(self) -> str | None: ...
-    @property
-    def error_detail(self) -> str | None: ...
-    @property
-    def cancelled_on(self) -> datetime | None: ...
-    @property
-    def aborted_on(self) -> datetime | None: ...
-    @property
-    def aborted_by_id(self) -> int | None: ...
-    @property
-    def aborted_by_name(self) -> str | None: ...
-    @property
-    def aborted_by_email(self) -> str | None: ...
+# The wire shapes are built from ORM rows (events) and from the GETs' plain reads alike.
+AnyService = Service | ServiceRow
+AnyCancellation = ServiceCancellation | CancellationRow
 
 
 def cancellation_resource(
-    service: ServiceFields, cancellation: CancellationFields | None
+    service: AnyService, cancellation: AnyCancellation | None
 ) -> dict[str, Any]:
     """The service-cancellation resource: every field, nulls when nothing was requested."""
     c = cancellation
@@ -81,9 +42,7 @@ def cancellation_resource(
     }
 
 
-def service_resource(
-    service: ServiceFields, cancellation: CancellationFields | None
-) -> dict[str, Any]:
+def service_resource(service: AnyService, cancellation: AnyCancellation | None) -> dict[str, Any]:
     """A service with its eligibility and its latest cancellation request."""
     return {
         "id": service.id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 
 from sqlalchemy import bindparam, func, select
@@ -70,28 +70,10 @@ class CancellationRow:
     submit_at: datetime | None
 
 
-_SERVICE_COLUMNS = (
-    Service.id,
-    Service.nbn_service_id,
-    Service.status,
-    Service.eligible_for_cancellation,
-    Service.cancelled_on,
-)
-_CANCELLATION_COLUMNS = (
-    ServiceCancellation.status,
-    ServiceCancellation.request_date,
-    ServiceCancellation.requested_on,
-    ServiceCancellation.requested_by_id,
-    ServiceCancellation.requested_by_name,
-    ServiceCancellation.requested_by_email,
-    ServiceCancellation.error_detail,
-    ServiceCancellation.cancelled_on,
-    ServiceCancellation.aborted_on,
-    ServiceCancellation.aborted_by_id,
-    ServiceCancellation.aborted_by_name,
-    ServiceCancellation.aborted_by_email,
-    ServiceCancellation.submit_at,
-)
+# In the rows' field order (their names are the models' attribute names), so that a row
+# splits into the two dataclasses by position.
+_SERVICE_COLUMNS = tuple(getattr(Service, f.name) for f in fields(ServiceRow))
+_CANCELLATION_COLUMNS = tuple(getattr(ServiceCancellation, f.name) for f in fields(CancellationRow))
 # One round trip on the read pool for the polled GETs: the service and its latest
 # cancellation request, if any, as plain columns (an ORM session cost more than the query).
 SERVICE_WITH_LATEST = read_query(
@@ -101,9 +83,17 @@ SERVICE_WITH_LATEST = read_query(
 )
 
 
+@dataclass(frozen=True)
+class ServiceView:
+    """A service and its latest cancellation request, as its owner may see them."""
+
+    service: ServiceRow
+    cancellation: CancellationRow | None
+
+
 async def service_with_latest(
     reads: ReadPool, tenant_id: int, service_id: int
-) -> tuple[ServiceRow, CancellationRow | None] | None:
+) -> ServiceView | None:
     """The tenant's service and its latest cancellation request; None if not the tenant's."""
     params = {"service_id": service_id, "tenant_id": tenant_id}
     row = await reads.one(SERVICE_WITH_LATEST, params)
@@ -112,7 +102,8 @@ async def service_with_latest(
     split = len(_SERVICE_COLUMNS)
     service, cancellation = row[:split], row[split:]
     # status is NOT NULL: a null one is the outer join finding no request.
-    return ServiceRow(*service), None if cancellation[0] is None else CancellationRow(*cancellation)
+    latest = None if cancellation[0] is None else CancellationRow(*cancellation)
+    return ServiceView(ServiceRow(*service), latest)
 
 
 async def locked_service_for_tenant(

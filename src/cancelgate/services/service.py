@@ -32,7 +32,7 @@ from cancelgate.runtime import Runtime
 from cancelgate.services import repository
 from cancelgate.services.models import Service, ServiceCancellation
 from cancelgate.services.payloads import cancellation_resource
-from cancelgate.services.repository import CancellationRow, ServiceRow
+from cancelgate.services.repository import ServiceView
 from cancelgate.services.scheduling import (
     drop_pending_job,
     schedule_submission,
@@ -50,14 +50,6 @@ GAVE_UP = (
     "The nbn could not be reached to cancel the service; it was not cancelled. "
     "Reschedule or abort the request."
 )
-
-
-@dataclass(frozen=True)
-class ServiceView:
-    """A service and its latest cancellation request, as its owner may see them."""
-
-    service: ServiceRow
-    cancellation: CancellationRow | None
 
 
 @dataclass(frozen=True)
@@ -187,7 +179,7 @@ async def get_service(runtime: Runtime, *, principal: Principal, service_id: int
     found = await repository.service_with_latest(runtime.reads, principal.tenant_id, service_id)
     if found is None:
         raise NotFound(service_id)
-    return ServiceView(*found)
+    return found
 
 
 async def _locked_for_job(
