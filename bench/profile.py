@@ -100,13 +100,13 @@ async def measure(
         args = [str(run.BIN / "cancelgate"), "serve", "--no-worker", "--port", str(port)]
         server = run.pinned(run.SERVER_CPU, args, env, logs / "serve.log")
         try:
-            wait_for_http(base + "/readyz", timeout=60, proc=server)
+            wait_for_http(base + "/readyz", timeout=60, proc=server.proc)
             script, script_env = await load_for(name, seeder, base, logs)
             sampler = None
             if spy is not None:
                 sampler = subprocess.Popen(
                     [str(run.BIN / "py-spy"), "record", "--nonblocking", "-r", "500", "-f", "raw",
-                     "-d", str(seconds), "-p", str(server.pid), "-o", str(spy)],
+                     "-d", str(seconds), "-p", str(server.proc.pid), "-o", str(spy)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
             print(json.dumps(asdict(run.wrk(base, script, script_env, seconds=seconds))))
@@ -114,7 +114,7 @@ async def measure(
                 sampler.wait(seconds + 30)
                 print("\n".join(hottest(spy)))
         finally:
-            run.stop(server)
+            server.stop(timeout=run.STOP_SECONDS)
     finally:
         await seeder.close()
 

@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,14 @@ from typing import Any
 
 import httpx
 import psycopg
-from tests.support import create_database, drop_database, free_port, token_for, wait_for_http
+from tests.support import (
+    Process,
+    create_database,
+    drop_database,
+    free_port,
+    token_for,
+    wait_for_http,
+)
 
 from bench.seed import Seeder, Tenant
 from cancelgate.appointments.service import SUBMIT_TASK
@@ -40,6 +46,7 @@ LUA = ROOT / "bench" / "lua"
 RESULTS = ROOT / "bench" / "results"
 SERVER_CPU = "0"
 LOAD_CPU = "1"
+STOP_SECONDS = 30  # a server or worker finishing what it holds after SIGTERM
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 64
 APPOINTMENTS = "/api/connect/orders/appointment-cancellations"
@@ -78,25 +85,14 @@ def log(message: str) -> None:
     print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def pinned(
-    cpu: str, args: list[str], env: dict[str, str], log_file: Path
-) -> subprocess.Popen[bytes]:
+def pinned(cpu: str, args: list[str], env: dict[str, str], log_file: Path) -> Process:
     """Start a process on one CPU."""
     handle = log_file.open("wb")
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         ["taskset", "-c", cpu, *args], env={**os.environ, **env}, stdout=handle,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    return Process(proc, log_file)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -309,7 +305,7 @@ def worker_throughput(url: str, batch: str, env: dict[str, str], logs: Path) -> 
                 assert row is not None
                 completed, seconds = int(row[0]), float(row[1] or 0)
     finally:
-        stop(worker)
+        worker.stop(timeout=STOP_SECONDS)
     return {
         "completions_per_s": round(completed / seconds, 1) if seconds else None,
         "jobs": QUEUED,
@@ -412,16 +408,16 @@ async def measure(url: str, seeder: Seeder, env: dict[str, str], logs: Path) -> 
     ceiling = pinned(SERVER_CPU, [sys.executable, "-m", "bench.ceiling", str(port)], env,
                      logs / "ceiling.log")  # fmt: skip
     try:
-        wait_for_http(base + "/constant", timeout=60, proc=ceiling)
+        wait_for_http(base + "/constant", timeout=60, proc=ceiling.proc)
         log("ceiling")
         top = wrk(base, "get.lua", {"BENCH_PATH": "/constant", "BENCH_HEADERS": ""})
     finally:
-        stop(ceiling)
+        ceiling.stop(timeout=STOP_SECONDS)
 
     serve_args = [str(BIN / "cancelgate"), "serve", "--no-worker", "--port", str(port)]
     server = pinned(SERVER_CPU, serve_args, env, logs / "serve.log")
     try:
-        wait_for_http(base + "/readyz", timeout=60, proc=server)
+        wait_for_http(base + "/readyz", timeout=60, proc=server.proc)
         token = token_for(base, tenant.client_id, tenant.client_secret)
         auth = {"Authorization": f"Bearer {token}"}
         v8 = header_env({**auth, "X-API-VERSION": "8"})
@@ -475,9 +471,9 @@ async def measure(url: str, seeder: Seeder, env: dict[str, str], logs: Path) -> 
             "appointments": [SMALL, LARGE],
         }
         # VmHWM: the high-water mark over every measure this process served.
-        results["memory"] = {"peak_rss_mb": round(peak_rss_mb(server.pid), 1)}
+        results["memory"] = {"peak_rss_mb": round(peak_rss_mb(server.proc.pid), 1)}
     finally:
-        stop(server)
+        server.stop(timeout=STOP_SECONDS)
 
     # The scale-out topology: one API process on its CPU, one worker process free to use
     # either (an in-process worker would share one CPU with every POST and poll).
@@ -486,15 +482,15 @@ async def measure(url: str, seeder: Seeder, env: dict[str, str], logs: Path) -> 
     worker = pinned("0,1", [str(BIN / "cancelgate"), "worker", "--concurrency", "20"], env,
                     logs / "worker-e2e.log")  # fmt: skip
     try:
-        wait_for_http(base + "/readyz", timeout=60, proc=server)
+        wait_for_http(base + "/readyz", timeout=60, proc=server.proc)
         headers = {**auth, "X-API-VERSION": "8"}  # the token outlives the whole run
         light = e2e_ids[: E2E_LIGHT_RATE * E2E_SECONDS]
         results["end_to_end_light"] = await end_to_end(base, headers, light, E2E_LIGHT_RATE)
         drop_backlog(url)
         results["end_to_end"] = await end_to_end(base, headers, e2e_ids[len(light) :])
     finally:
-        stop(worker)
-        stop(server)
+        worker.stop(timeout=STOP_SECONDS)
+        server.stop(timeout=STOP_SECONDS)
 
     log(f"worker throughput: {QUEUED:,} queued cancellations, one worker")
     drop_backlog(url)
