@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, Protocol, TypeVar, overload
 from urllib.parse import quote
 
 import httpx
@@ -49,11 +49,15 @@ from cancelgate.client.tokens import Credentials, load_private_key, token_form
 from cancelgate.client.ux import cancel_body
 
 T = TypeVar("T")
+R_co = TypeVar("R_co", covariant=True)
 ApiKind = Literal["connect", "ux", "oauth"]
 
 APPOINTMENT_CANCELLATIONS = "/api/connect/orders/appointment-cancellations"
 SERVICE_CANCELLATIONS = "/api/connect/services/service-cancellations"
 SERVICES = "/api/connect/services"
+# One request's outcome, by id (`str.format`).
+APPOINTMENT_REQUEST = f"{APPOINTMENT_CANCELLATIONS}/requests/{{}}"
+SERVICE_REQUEST = f"{SERVICE_CANCELLATIONS}/requests/{{}}"
 SANDBOX_SUBMIT = "/api/connect/sandbox/service-cancellations/requests/{}/submit"
 SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
 UX_APPOINTMENT = "/ecom-ux/v1/{}/appointment/{}"
@@ -80,6 +84,20 @@ class PollUpdate:
 
 
 OnPoll = Callable[[PollUpdate], None]
+
+
+class Follow(Protocol[R_co]):
+    """A `wait_*` method: polls a request (id or Location) until its outcome is final."""
+
+    def __call__(
+        self,
+        request: int | str,
+        /,
+        *,
+        timeout: float | None = None,
+        version: int | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> R_co: ...
 
 
 class AsyncClient:
@@ -200,25 +218,23 @@ class AsyncClient:
         on_poll: OnPoll | None = None,
     ) -> Accepted | AppointmentCancellation:
         """Request an appointment's cancellation: 201 + Location, or with `wait` its outcome."""
-        accepted = await self._command(
+        return await self._request(
             f"{APPOINTMENT_CANCELLATIONS}/request",
             {"appointmentId": appointment_id},
-            version or self.api_version,
+            version,
             idempotency_key,
-        )
-        if not wait:
-            return accepted
-        return await self.wait_appointment_cancellation(
-            accepted.location, timeout=timeout, version=version, on_poll=on_poll
+            wait,
+            timeout,
+            on_poll,
+            self.wait_appointment_cancellation,
         )
 
     async def appointment_cancellation(
         self, request: int | str, *, version: int | None = None
     ) -> AppointmentCancellation | InProgress:
         """One look at a request's outcome (by id or Location); a 422 outcome raises."""
-        location = self._location(request, f"{APPOINTMENT_CANCELLATIONS}/requests/{{}}")
         return await self._look(
-            location, version or self.api_version, AppointmentCancellation.from_json
+            self._location(request, APPOINTMENT_REQUEST), version, AppointmentCancellation.from_json
         )
 
     async def wait_appointment_cancellation(
@@ -230,10 +246,10 @@ class AsyncClient:
         on_poll: OnPoll | None = None,
     ) -> AppointmentCancellation:
         """Poll a request's outcome until it is final; a 422 outcome raises `ConnectApiError`."""
-        location = self._location(request, f"{APPOINTMENT_CANCELLATIONS}/requests/{{}}")
         return await self._wait(
-            location,
-            lambda: self.appointment_cancellation(location, version=version),
+            self._location(request, APPOINTMENT_REQUEST),
+            version,
+            AppointmentCancellation.from_json,
             timeout,
             on_poll,
         )
@@ -264,15 +280,15 @@ class AsyncClient:
         on_poll: OnPoll | None = None,
     ) -> Accepted | ServiceCancellation:
         """Request a service's cancellation on a date (today or later, business time zone)."""
-        body = {"serviceId": service_id, "cancellationDate": _iso_date(cancellation_date)}
-        return await self._service_command(
+        return await self._request(
             f"{SERVICE_CANCELLATIONS}/request",
-            body,
+            _dated_body(service_id, cancellation_date),
+            version or self._service_cancellation_version(),
+            idempotency_key,
             wait,
             timeout,
-            version,
-            idempotency_key,
             on_poll,
+            self.wait_service_cancellation,
         )
 
     @overload
@@ -299,15 +315,15 @@ class AsyncClient:
         on_poll: OnPoll | None = None,
     ) -> Accepted | ServiceCancellation:
         """Move a REQUESTED or IN_ERROR cancellation to another date."""
-        body = {"serviceId": service_id, "cancellationDate": _iso_date(cancellation_date)}
-        return await self._service_command(
+        return await self._request(
             f"{SERVICE_CANCELLATIONS}/requests/reschedule",
-            body,
+            _dated_body(service_id, cancellation_date),
+            version or self._service_cancellation_version(),
+            idempotency_key,
             wait,
             timeout,
-            version,
-            idempotency_key,
             on_poll,
+            self.wait_service_cancellation,
         )
 
     @overload
@@ -333,14 +349,15 @@ class AsyncClient:
         on_poll: OnPoll | None = None,
     ) -> Accepted | ServiceCancellation:
         """Abort a REQUESTED or IN_ERROR cancellation."""
-        return await self._service_command(
+        return await self._request(
             f"{SERVICE_CANCELLATIONS}/requests/abort",
             {"serviceId": service_id},
+            version or self._service_cancellation_version(),
+            idempotency_key,
             wait,
             timeout,
-            version,
-            idempotency_key,
             on_poll,
+            self.wait_service_cancellation,
         )
 
     @overload
@@ -366,23 +383,25 @@ class AsyncClient:
         on_poll: OnPoll | None = None,
     ) -> Accepted | ServiceCancellation:
         """Sandbox only: submit a REQUESTED cancellation to the nbn now rather than on its date."""
-        return await self._service_command(
+        return await self._request(
             SANDBOX_SUBMIT.format(service_id),
             None,
+            version or self._service_cancellation_version(),
+            idempotency_key,
             wait,
             timeout,
-            version,
-            idempotency_key,
             on_poll,
+            self.wait_service_cancellation,
         )
 
     async def service_cancellation(
         self, service: int | str, *, version: int | None = None
     ) -> ServiceCancellation | InProgress:
         """One look at a service's cancellation (by service id or Location); 422 raises."""
-        location = self._location(service, f"{SERVICE_CANCELLATIONS}/requests/{{}}")
         return await self._look(
-            location, version or self._service_cancellation_version(), ServiceCancellation.from_json
+            self._location(service, SERVICE_REQUEST),
+            version or self._service_cancellation_version(),
+            ServiceCancellation.from_json,
         )
 
     async def wait_service_cancellation(
@@ -394,37 +413,18 @@ class AsyncClient:
         on_poll: OnPoll | None = None,
     ) -> ServiceCancellation:
         """Poll until the cancellation is no longer with the submission process (200 or 422)."""
-        location = self._location(service, f"{SERVICE_CANCELLATIONS}/requests/{{}}")
         return await self._wait(
-            location, lambda: self.service_cancellation(location, version=version), timeout, on_poll
+            self._location(service, SERVICE_REQUEST),
+            version or self._service_cancellation_version(),
+            ServiceCancellation.from_json,
+            timeout,
+            on_poll,
         )
 
     async def service(self, service_id: int, *, version: int | None = None) -> Service:
         """A service, its eligibility and its latest cancellation."""
         response = await self._connect("GET", f"{SERVICES}/{service_id}", version)
-        return Service.from_json(_expect(response, 200, "connect"))
-
-    async def _service_command(
-        self,
-        path: str,
-        body: dict[str, Any] | None,
-        wait: bool,
-        timeout: float | None,
-        version: int | None,
-        idempotency_key: str | None,
-        on_poll: OnPoll | None,
-    ) -> Accepted | ServiceCancellation:
-        accepted = await self._command(
-            path,
-            body,
-            version or self._service_cancellation_version(),
-            idempotency_key,
-        )
-        if not wait:
-            return accepted
-        return await self.wait_service_cancellation(
-            accepted.location, timeout=timeout, version=version, on_poll=on_poll
-        )
+        return Service.from_json(_expect(response, 200))
 
     # --- UX API -------------------------------------------------------------------------
 
@@ -443,7 +443,7 @@ class AsyncClient:
         client_id, client_secret = self._ux
         if client_id is None or client_secret is None:
             raise ConfigurationError("the UX API needs ux_client_id and ux_client_secret")
-        correlation = correlation_id or str(uuid.uuid4())
+        correlation = correlation_id or _new_key()
         headers = {
             "client_id": client_id,
             "client_secret": client_secret,
@@ -478,19 +478,19 @@ class AsyncClient:
         if description is not None:
             body["description"] = description
         response = await self._connect(
-            "POST", SUBSCRIPTIONS, None, body, idempotency_key or _new_key()
+            "POST", SUBSCRIPTIONS, body=body, idempotency_key=idempotency_key
         )
-        return Subscription.from_json(_expect(response, 201, "connect"))
+        return Subscription.from_json(_expect(response, 201))
 
     async def subscriptions(self) -> list[Subscription]:
         """Every subscription of the caller (never their secrets)."""
-        response = await self._connect("GET", SUBSCRIPTIONS, None)
+        response = await self._connect("GET", SUBSCRIPTIONS)
         return [Subscription.from_json(item) for item in _expect_list(response)]
 
     async def subscription(self, subscription_id: int) -> Subscription:
         """One subscription."""
-        response = await self._connect("GET", f"{SUBSCRIPTIONS}/{subscription_id}", None)
-        return Subscription.from_json(_expect(response, 200, "connect"))
+        response = await self._connect("GET", f"{SUBSCRIPTIONS}/{subscription_id}")
+        return Subscription.from_json(_expect(response, 200))
 
     async def update_subscription(
         self,
@@ -504,48 +504,64 @@ class AsyncClient:
         """Change what is given of url, events, description and enabled."""
         changes = {"url": url, "events": events, "description": description, "enabled": enabled}
         body = {name: value for name, value in changes.items() if value is not None}
-        response = await self._connect("PATCH", f"{SUBSCRIPTIONS}/{subscription_id}", None, body)
-        return Subscription.from_json(_expect(response, 200, "connect"))
+        response = await self._connect("PATCH", f"{SUBSCRIPTIONS}/{subscription_id}", body=body)
+        return Subscription.from_json(_expect(response, 200))
 
     async def delete_subscription(self, subscription_id: int) -> None:
         """Delete a subscription (its deliveries stop)."""
-        response = await self._connect("DELETE", f"{SUBSCRIPTIONS}/{subscription_id}", None)
+        response = await self._connect("DELETE", f"{SUBSCRIPTIONS}/{subscription_id}")
         if response.status_code != 204:
             raise _error(response, "connect")
 
     async def rotate_secret(self, subscription_id: int) -> Subscription:
         """A new signing secret (shown this once); the old one stays valid for 24 h."""
-        response = await self._connect(
-            "POST", f"{SUBSCRIPTIONS}/{subscription_id}/rotate-secret", None, None, _new_key()
-        )
-        return Subscription.from_json(_expect(response, 200, "connect"))
+        response = await self._connect("POST", f"{SUBSCRIPTIONS}/{subscription_id}/rotate-secret")
+        return Subscription.from_json(_expect(response, 200))
 
     async def send_test_event(self, subscription_id: int) -> Delivery:
         """Deliver a `webhook.test` event to the subscription (202: on its way)."""
-        response = await self._connect(
-            "POST", f"{SUBSCRIPTIONS}/{subscription_id}/test", None, None, _new_key()
-        )
-        return Delivery.from_json(_expect(response, 202, "connect"))
+        response = await self._connect("POST", f"{SUBSCRIPTIONS}/{subscription_id}/test")
+        return Delivery.from_json(_expect(response, 202))
 
     async def deliveries(self, subscription_id: int) -> list[Delivery]:
         """The subscription's latest deliveries, each with its attempts."""
-        response = await self._connect("GET", f"{SUBSCRIPTIONS}/{subscription_id}/deliveries", None)
+        response = await self._connect("GET", f"{SUBSCRIPTIONS}/{subscription_id}/deliveries")
         return [Delivery.from_json(item) for item in _expect_list(response)]
 
     async def redeliver(self, subscription_id: int, delivery_id: int) -> Delivery:
         """Send a delivery again with the same webhook-id (422 while the subscription is off)."""
         path = f"{SUBSCRIPTIONS}/{subscription_id}/deliveries/{delivery_id}/redeliver"
-        response = await self._connect("POST", path, None, None, _new_key())
-        return Delivery.from_json(_expect(response, 202, "connect"))
+        response = await self._connect("POST", path)
+        return Delivery.from_json(_expect(response, 202))
 
     # --- the request-reply loop ---------------------------------------------------------
 
+    async def _request(
+        self,
+        path: str,
+        body: dict[str, Any] | None,
+        version: int | None,
+        idempotency_key: str | None,
+        wait: bool,
+        timeout: float | None,
+        on_poll: OnPoll | None,
+        follow: Follow[Awaitable[T]],
+    ) -> Accepted | T:
+        """A command, and with `wait` its Location followed (same `version` for both)."""
+        accepted = await self._command(path, body, version, idempotency_key)
+        if not wait:
+            return accepted
+        return await follow(accepted.location, timeout=timeout, version=version, on_poll=on_poll)
+
     async def _command(
-        self, path: str, body: dict[str, Any] | None, version: int, key: str | None
+        self, path: str, body: dict[str, Any] | None, version: int | None, key: str | None
     ) -> Accepted:
         """POST a command with an Idempotency-Key; 201/204 + Location, else the error raised."""
+        # The key is made here, not left to `_connect`, because `Accepted` hands it back.
         idempotency_key = key or _new_key()
-        response = await self._connect("POST", path, version, body, idempotency_key)
+        response = await self._connect(
+            "POST", path, version, body=body, idempotency_key=idempotency_key
+        )
         if response.status_code not in (201, 204):
             raise _error(response, "connect")
         location = response.headers.get("Location")
@@ -559,18 +575,19 @@ class AsyncClient:
         )
 
     async def _look(
-        self, location: str, version: int, parse: Callable[[dict[str, Any]], T]
+        self, location: str, version: int | None, parse: Callable[[dict[str, Any]], T]
     ) -> T | InProgress:
         response = await self._connect("GET", location, version)
         if response.status_code == 202:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), _now())
             return InProgress(location=location, retry_after=retry_after)
-        return parse(_expect(response, 200, "connect"))
+        return parse(_expect(response, 200))
 
     async def _wait(
         self,
         location: str,
-        look: Callable[[], Awaitable[T | InProgress]],
+        version: int | None,
+        parse: Callable[[dict[str, Any]], T],
         timeout: float | None,
         on_poll: OnPoll | None,
     ) -> T:
@@ -579,7 +596,7 @@ class AsyncClient:
         deadline = started + (self.poll.timeout if timeout is None else timeout)
         polls = 0
         while True:
-            outcome = await look()
+            outcome = await self._look(location, version, parse)
             polls += 1
             if not isinstance(outcome, InProgress):
                 return outcome
@@ -608,12 +625,16 @@ class AsyncClient:
         self,
         method: str,
         path: str,
-        version: int | None,
+        version: int | None = None,
+        *,
         body: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> httpx.Response:
         """A Connect call with the bearer token; one retry with a fresh token after a 401."""
         headers = {"X-API-VERSION": str(version or self.api_version)}
+        if method == "POST":
+            # Every Connect POST is a command: its key makes the retries of `_send` safe.
+            idempotency_key = idempotency_key or _new_key()
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         for fresh in (False, True):
@@ -666,7 +687,7 @@ class AsyncClient:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
 
 
-def _expect(response: httpx.Response, status: int, api: ApiKind) -> dict[str, Any]:
+def _expect(response: httpx.Response, status: int, api: ApiKind = "connect") -> dict[str, Any]:
     """The JSON object of a response with the expected status, else its error raised."""
     if response.status_code != status:
         raise _error(response, api)
@@ -699,10 +720,7 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
 def _error(response: httpx.Response, api: ApiKind) -> ApiError:
     """The exception for an error response, in the format of the API that answered it."""
     headers = dict(response.headers)
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = _json_or_none(response)
     if isinstance(body, dict):
         if api == "connect" and "code" in body and "httpStatusCode" in body:
             return ConnectApiError(response.status_code, body, headers)
@@ -717,10 +735,21 @@ def _error(response: httpx.Response, api: ApiKind) -> ApiError:
 
 def _in_progress(response: httpx.Response) -> bool:
     """A 409 saying the idempotency key's first request is still running (worth a retry)."""
+    body = _json_or_none(response)
+    return isinstance(body, dict) and body.get("code") == "idempotency.key.in.progress"
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    """The body as JSON, or None when it is not JSON (error bodies may be anything)."""
     try:
-        return bool(response.json().get("code") == "idempotency.key.in.progress")
-    except (ValueError, AttributeError):
-        return False
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _dated_body(service_id: int, cancellation_date: date | str) -> dict[str, Any]:
+    """The body of a service cancellation's request or reschedule."""
+    return {"serviceId": service_id, "cancellationDate": _iso_date(cancellation_date)}
 
 
 def _iso_date(value: date | str) -> str:

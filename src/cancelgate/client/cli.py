@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 
 import typer
 
@@ -24,6 +24,7 @@ from cancelgate.client.errors import (
     WaitTimeout,
 )
 from cancelgate.client.models import Accepted
+from cancelgate.client.polling import PollPolicy
 from cancelgate.client.profiles import Profile, ProfileError, load_profile
 from cancelgate.client.sync_client import Client
 
@@ -77,6 +78,8 @@ Wait = Annotated[bool, typer.Option("--wait", help="Poll the Location until the 
 Timeout = Annotated[float, typer.Option("--timeout", help="Give up waiting after this many s.")]
 Version = Annotated[int | None, typer.Option("--api-version", help="X-API-VERSION for this call.")]
 Day = Annotated[str, typer.Option("--date", help="Cancellation date, YYYY-MM-DD.")]
+# --timeout defaults to the client's own wait timeout.
+DEFAULT_TIMEOUT = PollPolicy().timeout
 
 
 @app.callback()
@@ -120,22 +123,18 @@ def appointments_cancel(
     ctx: typer.Context,
     appointment_id: int,
     wait: Wait = False,
-    timeout: Timeout = 120.0,
+    timeout: Timeout = DEFAULT_TIMEOUT,
     api_version: Version = None,
 ) -> None:
     """Request an appointment's cancellation; with --wait, its outcome."""
-    with _client(ctx) as (api, options):
-        accepted = _call(
-            options, lambda: api.cancel_appointment(appointment_id, version=api_version)
-        )
-        _outcome(
-            options,
-            wait,
-            lambda: accepted,
-            lambda on_poll: api.wait_appointment_cancellation(
-                accepted.location, timeout=timeout, version=api_version, on_poll=on_poll
-            ),
-        )
+    _command(
+        ctx,
+        lambda api: api.cancel_appointment(appointment_id, version=api_version),
+        Client.wait_appointment_cancellation,
+        wait,
+        timeout,
+        api_version,
+    )
 
 
 @appointments_app.command("status")
@@ -143,19 +142,21 @@ def appointments_status(
     ctx: typer.Context,
     request: Annotated[str, typer.Argument(help="Request id, or the Location of the request.")],
     wait: Wait = False,
-    timeout: Timeout = 120.0,
+    timeout: Timeout = DEFAULT_TIMEOUT,
     api_version: Version = None,
 ) -> None:
     """The outcome of a cancellation request (202: still in progress)."""
     target = _id_or_location(request)
     with _client(ctx) as (api, options):
-        _outcome(
+        _followed(
+            api,
             options,
-            wait,
+            Client.wait_appointment_cancellation,
+            target,
             lambda: api.appointment_cancellation(target, version=api_version),
-            lambda on_poll: api.wait_appointment_cancellation(
-                target, timeout=timeout, version=api_version, on_poll=on_poll
-            ),
+            wait,
+            timeout,
+            api_version,
         )
 
 
@@ -165,17 +166,18 @@ def services_cancel(
     service_id: int,
     day: Day,
     wait: Wait = False,
-    timeout: Timeout = 120.0,
+    timeout: Timeout = DEFAULT_TIMEOUT,
     api_version: Version = None,
 ) -> None:
     """Request a service's cancellation on a date (today or later)."""
-    with _client(ctx) as (api, options):
-        accepted = _call(
-            options, lambda: api.request_service_cancellation(service_id, day, version=api_version)
-        )
-        _service_outcome(
-            api, options, accepted.location, lambda: accepted, wait, timeout, api_version
-        )
+    _command(
+        ctx,
+        lambda api: api.request_service_cancellation(service_id, day, version=api_version),
+        Client.wait_service_cancellation,
+        wait,
+        timeout,
+        api_version,
+    )
 
 
 @services_app.command("reschedule")
@@ -184,18 +186,18 @@ def services_reschedule(
     service_id: int,
     day: Day,
     wait: Wait = False,
-    timeout: Timeout = 120.0,
+    timeout: Timeout = DEFAULT_TIMEOUT,
     api_version: Version = None,
 ) -> None:
     """Move a REQUESTED or IN_ERROR cancellation to another date."""
-    with _client(ctx) as (api, options):
-        accepted = _call(
-            options,
-            lambda: api.reschedule_service_cancellation(service_id, day, version=api_version),
-        )
-        _service_outcome(
-            api, options, accepted.location, lambda: accepted, wait, timeout, api_version
-        )
+    _command(
+        ctx,
+        lambda api: api.reschedule_service_cancellation(service_id, day, version=api_version),
+        Client.wait_service_cancellation,
+        wait,
+        timeout,
+        api_version,
+    )
 
 
 @services_app.command("abort")
@@ -203,17 +205,18 @@ def services_abort(
     ctx: typer.Context,
     service_id: int,
     wait: Wait = False,
-    timeout: Timeout = 120.0,
+    timeout: Timeout = DEFAULT_TIMEOUT,
     api_version: Version = None,
 ) -> None:
     """Abort a REQUESTED or IN_ERROR cancellation."""
-    with _client(ctx) as (api, options):
-        accepted = _call(
-            options, lambda: api.abort_service_cancellation(service_id, version=api_version)
-        )
-        _service_outcome(
-            api, options, accepted.location, lambda: accepted, wait, timeout, api_version
-        )
+    _command(
+        ctx,
+        lambda api: api.abort_service_cancellation(service_id, version=api_version),
+        Client.wait_service_cancellation,
+        wait,
+        timeout,
+        api_version,
+    )
 
 
 @services_app.command("submit")
@@ -221,17 +224,18 @@ def services_submit(
     ctx: typer.Context,
     service_id: int,
     wait: Wait = False,
-    timeout: Timeout = 120.0,
+    timeout: Timeout = DEFAULT_TIMEOUT,
     api_version: Version = None,
 ) -> None:
     """Sandbox only: submit a REQUESTED cancellation to the nbn now."""
-    with _client(ctx) as (api, options):
-        accepted = _call(
-            options, lambda: api.submit_service_cancellation(service_id, version=api_version)
-        )
-        _service_outcome(
-            api, options, accepted.location, lambda: accepted, wait, timeout, api_version
-        )
+    _command(
+        ctx,
+        lambda api: api.submit_service_cancellation(service_id, version=api_version),
+        Client.wait_service_cancellation,
+        wait,
+        timeout,
+        api_version,
+    )
 
 
 @services_app.command("status")
@@ -239,14 +243,15 @@ def services_status(
     ctx: typer.Context,
     service_id: int,
     wait: Wait = False,
-    timeout: Timeout = 120.0,
+    timeout: Timeout = DEFAULT_TIMEOUT,
     api_version: Version = None,
 ) -> None:
     """A service's cancellation (202 while it is being submitted to the nbn)."""
     with _client(ctx) as (api, options):
-        _service_outcome(
+        _followed(
             api,
             options,
+            Client.wait_service_cancellation,
             service_id,
             lambda: api.service_cancellation(service_id, version=api_version),
             wait,
@@ -425,37 +430,51 @@ def _fail(code: Exit, message: str, body: dict[str, Any] | None, as_json: bool) 
     raise typer.Exit(int(code))
 
 
-def _outcome(
-    options: Options,
+class Waiter(Protocol):
+    """A `Client.wait_*` method, unbound: follows a request (id or Location) to its outcome."""
+
+    def __call__(
+        self,
+        api: Client,
+        request: int | str,
+        /,
+        *,
+        timeout: float | None = None,
+        version: int | None = None,
+        on_poll: OnPoll | None = None,
+    ) -> object: ...
+
+
+def _command(
+    ctx: typer.Context,
+    send: Callable[[Client], Accepted],
+    waiter: Waiter,
     wait: bool,
-    look: Callable[[], object],
-    follow: Callable[[OnPoll | None], object],
+    timeout: float,
+    version: int | None,
 ) -> None:
-    """Show one look, or with --wait what following the request to its end gives."""
-    if wait:
-        _show(options, _call(options, lambda: follow(_progress(options))))
-    else:
-        _show(options, _call(options, look))
+    """Send a command and show its acceptance, or with --wait where its Location ends."""
+    with _client(ctx) as (api, options):
+        accepted = _call(options, lambda: send(api))
+        _followed(api, options, waiter, accepted.location, lambda: accepted, wait, timeout, version)
 
 
-def _service_outcome(
+def _followed(
     api: Client,
     options: Options,
+    waiter: Waiter,
     where: int | str,
     look: Callable[[], object],
     wait: bool,
     timeout: float,
     version: int | None,
 ) -> None:
-    """A service cancellation (by id or Location): one look, or followed to its end."""
-    _outcome(
-        options,
-        wait,
-        look,
-        lambda on_poll: api.wait_service_cancellation(
-            where, timeout=timeout, version=version, on_poll=on_poll
-        ),
-    )
+    """Show one look, or with --wait what following the request to its end gives."""
+
+    def follow() -> object:
+        return waiter(api, where, timeout=timeout, version=version, on_poll=_progress(options))
+
+    _show(options, _call(options, follow if wait else look))
 
 
 def _id_or_location(text: str) -> int | str:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from cancelgate.client.async_client import DEFAULT_VERSION
+
 # Environment variables, each overriding the same setting of the chosen profile.
 ENVIRONMENT = {
     "base_url": "CANCELGATE_URL",
@@ -38,7 +40,7 @@ class Profile:
     private_key_file: str | None = None
     key_id: str | None = None
     token_url: str | None = None
-    api_version: int = 8
+    api_version: int = DEFAULT_VERSION
     ux_client_id: str | None = None
     ux_client_secret: str | None = None
 

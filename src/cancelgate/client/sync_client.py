@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
-from cancelgate.client.async_client import DEFAULT_VERSION, AsyncClient, OnPoll
+from cancelgate.client.async_client import DEFAULT_VERSION, AsyncClient, Follow, OnPoll
 from cancelgate.client.models import (
     Accepted,
     AppointmentCancellation,
@@ -125,10 +125,8 @@ class Client:
                 appointment_id, version=version, idempotency_key=idempotency_key
             )
         )
-        if not wait:
-            return accepted
-        return self.wait_appointment_cancellation(
-            accepted.location, timeout=timeout, version=version, on_poll=on_poll
+        return self._then_wait(
+            accepted, wait, timeout, version, on_poll, self.wait_appointment_cancellation
         )
 
     def appointment_cancellation(
@@ -181,7 +179,9 @@ class Client:
                 service_id, cancellation_date, version=version, idempotency_key=idempotency_key
             )
         )
-        return self._then_wait(accepted, wait, timeout, version, on_poll)
+        return self._then_wait(
+            accepted, wait, timeout, version, on_poll, self.wait_service_cancellation
+        )
 
     @overload
     def reschedule_service_cancellation(
@@ -212,7 +212,9 @@ class Client:
                 service_id, cancellation_date, version=version, idempotency_key=idempotency_key
             )
         )
-        return self._then_wait(accepted, wait, timeout, version, on_poll)
+        return self._then_wait(
+            accepted, wait, timeout, version, on_poll, self.wait_service_cancellation
+        )
 
     @overload
     def abort_service_cancellation(
@@ -242,7 +244,9 @@ class Client:
                 service_id, version=version, idempotency_key=idempotency_key
             )
         )
-        return self._then_wait(accepted, wait, timeout, version, on_poll)
+        return self._then_wait(
+            accepted, wait, timeout, version, on_poll, self.wait_service_cancellation
+        )
 
     @overload
     def submit_service_cancellation(
@@ -272,7 +276,9 @@ class Client:
                 service_id, version=version, idempotency_key=idempotency_key
             )
         )
-        return self._then_wait(accepted, wait, timeout, version, on_poll)
+        return self._then_wait(
+            accepted, wait, timeout, version, on_poll, self.wait_service_cancellation
+        )
 
     def service_cancellation(
         self, service: int | str, *, version: int | None = None
@@ -306,12 +312,12 @@ class Client:
         timeout: float | None,
         version: int | None,
         on_poll: OnPoll | None,
-    ) -> Accepted | ServiceCancellation:
+        follow: Follow[T],
+    ) -> Accepted | T:
+        """The accepted command, or with `wait` its Location followed by `follow` to the outcome."""
         if not wait:
             return accepted
-        return self.wait_service_cancellation(
-            accepted.location, timeout=timeout, version=version, on_poll=on_poll
-        )
+        return follow(accepted.location, timeout=timeout, version=version, on_poll=on_poll)
 
     def cancel_ux_appointment(
         self,
