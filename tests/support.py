@@ -1,4 +1,4 @@
-"""Helpers shared by the API and end-to-end tests: databases, processes, clients."""
+"""Helpers shared by the tests: routes, dates, fixed data, databases, processes, clients."""
 
 from __future__ import annotations
 
@@ -12,18 +12,66 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
+from cancelgate.db.migrate import upgrade
 from cancelgate.db.urls import libpq_url
 
 CANCELGATE = str(Path(sys.executable).parent / "cancelgate")
 VERSION_8 = {"X-API-VERSION": "8"}
 T = TypeVar("T")
+
+# Connect routes the tests call.
+REQUEST = "/api/connect/orders/appointment-cancellations/request"
+REQUESTS = "/api/connect/orders/appointment-cancellations/requests"
+SERVICE_REQUEST = "/api/connect/services/service-cancellations/request"
+SERVICE_REQUESTS = "/api/connect/services/service-cancellations/requests"
+SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
+
+# The business time zone: cancellation dates are Sydney dates.
+SYDNEY = ZoneInfo("Australia/Sydney")
+
+# The seed's UX PATCH examples and its 400 messages.
+INSTALLATION_BODY: dict[str, Any] = {
+    "status": "cancelled",
+    "relatedEntity": [
+        {
+            "@type": "RelatedEntity",
+            "@referredType": "CancellationReason",
+            "id": "CR",
+            "name": "User canceled appointment",
+            "role": "cancellationReason",
+        },
+        {
+            "id": "8211990010043396",
+            "role": "Customer Account",
+            "@referredType": "BillingAccount",
+            "characteristics": [
+                {"name": "type", "value": "RES"},
+                {"name": "provisionableType", "value": "P"},
+            ],
+        },
+    ],
+    "validFor": {"endDateTime": "2026-03-05T12:00:00.000-04:00"},
+    "characteristics": [{"name": "orderClass", "value": "S"}],
+}
+TECHNICAL_BODY: dict[str, Any] = {
+    "status": "cancelled",
+    "relatedEntity": [INSTALLATION_BODY["relatedEntity"][0]],
+    "validFor": {"endDateTime": "2026-03-05T12:00:00.000-04:00"},
+    "characteristics": [{"name": "orderClass", "value": "T"}],
+}
+BAD_REQUEST = "The request is invalid or not properly formed."
+MALFORMED = (
+    "Malformed request syntax, invalid request message framing, or deceptive request routing."
+)
 
 # Settings that make the test processes quick to observe (never sleeps in tests themselves).
 FAST_ENV = {
@@ -35,6 +83,21 @@ FAST_ENV = {
     "CANCELGATE_JOB_RETRY_BASE_SECONDS": "0.5",
     "CANCELGATE_LOG_LEVEL": "WARNING",
 }
+
+
+def sydney_today() -> date:
+    """Today's date in Sydney."""
+    return datetime.now(SYDNEY).date()
+
+
+def in_days(days: int) -> str:
+    """The Sydney date `days` after today, ISO formatted (a cancellationDate)."""
+    return (sydney_today() + timedelta(days=days)).isoformat()
+
+
+def location_id(location: str) -> int:
+    """The id that ends a Location (an outcome URL or path)."""
+    return int(location.rstrip("/").rsplit("/", 1)[1])
 
 
 def free_port() -> int:
@@ -58,6 +121,18 @@ def drop_database(url: str) -> None:
     admin = parsed.set(database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+
+
+@contextmanager
+def migrated_database(database_url: str) -> Iterator[str]:
+    """A new, migrated database on database_url's server for the block; dropped after it."""
+    server = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
+    url = create_database(server)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_database(url)
 
 
 def query(database_url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:

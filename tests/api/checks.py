@@ -1,15 +1,23 @@
-"""Checks shared by the API tests: the seed's security headers, the standard error, polling."""
+"""Checks shared by the API tests: the seed's security headers, the standard error, polling,
+and an idempotency key held by a request in flight."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import httpx
 
+from cancelgate.idempotency.keys import PROCESSING, fingerprint
+from cancelgate.idempotency.models import IdempotencyRecord
 from tests.api.conftest import Caller
+from tests.support import REQUEST
+
+T = TypeVar("T")
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -53,3 +61,34 @@ async def poll(
             return response
         await asyncio.sleep(0.1)
     raise TimeoutError(location)
+
+
+async def apoll_until(
+    fetch: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, timeout: float, what: str
+) -> T:
+    """The first fetch() that done() accepts; TimeoutError naming `what` after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await fetch()
+        if done(value):
+            return value
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{what} within {timeout}s")
+
+
+async def hold_key(caller: Caller, key: str, body: bytes, locked_for: timedelta) -> datetime:
+    """Store `key` as taken by a version-8 POST of body to REQUEST still being processed, its
+    lock lapsing after locked_for; returns the moment it was taken."""
+    now = datetime.now(UTC)
+    async with caller.db.begin() as session:
+        session.add(
+            IdempotencyRecord(
+                tenant_id=caller.tenant_id,
+                key=key,
+                fingerprint=fingerprint("POST", REQUEST, "8", body),
+                state=PROCESSING,
+                locked_until=now + locked_for,
+                expires_at=now + timedelta(hours=24),
+            )
+        )
+    return now

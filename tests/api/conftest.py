@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -27,14 +26,13 @@ from cancelgate.services.models import Service
 from cancelgate.upstream.csg.sim_models import SimCsgAppointment
 from cancelgate.ux.clients import create_channel_client
 from cancelgate.ux.models import UxAppointment
-from tests.support import free_port, running
+from tests.support import SYDNEY, free_port, running
 
 Sessions = async_sessionmaker[AsyncSession]
 # The key of the private_key_jwt client (`jwt_client`) that signs its assertions.
 CLIENT_KEY = RSAKey.generate_key(2048, parameters={"kid": "client-key-1"})
 NAME = "API User"
 EMAIL = "api@aaa-industries.com.au"
-SYDNEY = ZoneInfo("Australia/Sydney")
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,7 @@ from cancelgate.upstream.nbn import scenarios
 from cancelgate.upstream.nbn.sim_models import SimNbnCancellation
 from tests.api.checks import INSTANT, assert_error, assert_security_headers, poll
 from tests.api.conftest import Caller
-
-REQUEST = "/api/connect/orders/appointment-cancellations/request"
-REQUESTS = "/api/connect/orders/appointment-cancellations/requests"
+from tests.support import REQUEST, REQUESTS, location_id
 
 
 async def post_request(caller: Caller, appointment_id: object, **headers: str) -> httpx.Response:
@@ -41,7 +39,7 @@ async def test_successful_request_then_outcome(caller: Caller) -> None:
     assert_security_headers(outcome)
     body = outcome.json()
     assert list(body) == ["id", "appointmentId", "nbnAppointmentId", "cancelledOn", "requestedOn"]
-    assert body["id"] == int(location.rsplit("/", 1)[1])
+    assert body["id"] == location_id(location)
     assert body["appointmentId"] == appointment.id
     assert body["nbnAppointmentId"] == appointment.nbn_appointment_id
     assert INSTANT.match(body["cancelledOn"]) and INSTANT.match(body["requestedOn"])
@@ -197,7 +195,7 @@ async def test_another_tenants_objects_are_404(caller: Caller, other_caller: Cal
         f"Resource with id {theirs.id} not found",
     )  # fmt: skip
     location = (await post_request(other_caller, theirs.id)).headers["location"]
-    request_id = location.rsplit("/", 1)[1]
+    request_id = location_id(location)
     mine = await caller.http.get(location, headers=caller.headers())
     assert_error(
         mine, 404, "business.rule", "resource.not.found", f"Resource with id {request_id} not found"

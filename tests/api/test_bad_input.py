@@ -13,17 +13,17 @@ from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.nbn import scenarios
 from tests.api.checks import assert_error
 from tests.api.conftest import Caller, Channel
-from tests.api.test_ux_cancel import (
+from tests.api.test_ux_cancel import assert_ux_error
+from tests.support import (
     BAD_REQUEST,
     INSTALLATION_BODY,
     MALFORMED,
-    assert_ux_error,
+    REQUEST,
+    REQUESTS,
+    SERVICE_REQUEST,
+    SUBSCRIPTIONS,
 )
 
-REQUEST = "/api/connect/orders/appointment-cancellations/request"
-REQUESTS = "/api/connect/orders/appointment-cancellations/requests"
-SERVICE_REQUEST = "/api/connect/services/service-cancellations/request"
-SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
 LIMIT = 64 * 1024
 DEEP = b"[" * 20_000 + b"]" * 20_000
 NOT_READABLE = ("client.validation", "http.message.not.readable")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime, timedelta
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -32,33 +32,43 @@ from cancelgate.client import (
     Token,
     TransportError,
     UxApiError,
+    UxCancellation,
     WaitTimeout,
     WebhookVerificationError,
     verify_webhook,
 )
-from cancelgate.idempotency.keys import PROCESSING, fingerprint
-from cancelgate.idempotency.models import IdempotencyRecord
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.nbn import scenarios
 from cancelgate.upstream.nbn import service_scenarios as sc
-from tests.api.conftest import CLIENT_KEY, EMAIL, NAME, SYDNEY, Caller, Channel
+from cancelgate.ux.models import UxAppointment
+from tests.api.checks import apoll_until, hold_key
+from tests.api.conftest import CLIENT_KEY, EMAIL, NAME, Caller, Channel
 from tests.receiver import receiving
-from tests.support import free_port
+from tests.support import (
+    REQUEST,
+    REQUESTS,
+    SERVICE_REQUESTS,
+    SUBSCRIPTIONS,
+    free_port,
+    location_id,
+    sydney_today,
+)
 
-REQUEST = "/api/connect/orders/appointment-cancellations/request"
-REQUESTS = "/api/connect/orders/appointment-cancellations/requests"
-SERVICE_REQUESTS = "/api/connect/services/service-cancellations/requests"
-SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
 BILLING_ACCOUNT = csg.SEED_BILLING_ACCOUNT
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def client_for(base: str, caller: Caller, http: httpx.AsyncClient | None = None) -> AsyncClient:
+    """A client of base with the caller's client credentials (over http, if given)."""
+    return AsyncClient(
+        base, client_id=caller.client_id, client_secret=caller.client_secret, http=http
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def api(api_server: str, caller: Caller) -> AsyncIterator[AsyncClient]:
     """A client of the server with the caller's client credentials."""
-    async with AsyncClient(
-        api_server, client_id=caller.client_id, client_secret=caller.client_secret
-    ) as client:
+    async with client_for(api_server, caller) as client:
         yield client
 
 
@@ -71,12 +81,17 @@ async def ux(api_server: str, channel: Channel) -> AsyncIterator[AsyncClient]:
         yield client
 
 
-def today() -> date:
-    return datetime.now(SYDNEY).date()
-
-
-def request_id(location: str) -> int:
-    return int(location.rsplit("/", 1)[1])
+async def cancel_installation(
+    ux: AsyncClient, appointment: UxAppointment, correlation_id: str | None = None
+) -> UxCancellation:
+    """Cancel an installation (order class S) in PR with the seed's billing account."""
+    return await ux.cancel_ux_appointment(
+        "PR",
+        appointment.appointment_id,
+        order_class="S",
+        billing_account=BILLING_ACCOUNT,
+        correlation_id=correlation_id,
+    )
 
 
 # --- tokens -----------------------------------------------------------------------------
@@ -149,12 +164,7 @@ async def test_a_token_the_server_refuses_is_replaced_once(api_server: str, call
         statuses.append((response.request.url.path, response.status_code))
 
     http = httpx.AsyncClient(event_hooks={"response": [record]})
-    async with (
-        AsyncClient(
-            api_server, client_id=caller.client_id, client_secret=caller.client_secret, http=http
-        ) as api,
-        http,
-    ):
+    async with client_for(api_server, caller, http) as api, http:
         await api.token()
         api._token = Token(access_token="not-a-token", token_type="Bearer", expires_in=3000)
         assert await api.subscriptions() == []
@@ -230,7 +240,7 @@ async def test_one_look_in_progress_then_wait_by_location_or_id(
     look = await api.appointment_cancellation(accepted.location)
     assert look == InProgress(location=accepted.location, retry_after=2.0)
     outcome = await api.wait_appointment_cancellation(accepted.location)
-    assert (outcome.id, outcome.appointment_id) == (request_id(accepted.location), appointment.id)
+    assert (outcome.id, outcome.appointment_id) == (location_id(accepted.location), appointment.id)
     by_id = await api.appointment_cancellation(outcome.id)
     assert isinstance(by_id, AppointmentCancellation) and by_id.raw == outcome.raw
     relative = accepted.location.removeprefix(api.base_url)
@@ -336,9 +346,7 @@ async def test_another_tenants_appointment_is_not_found(
     error = raised.value
     assert error.not_found and (error.status, error.code) == (404, "resource.not.found")
     assert error.error_message == f"Resource with id {theirs.id} not found"
-    async with AsyncClient(
-        api_server, client_id=other_caller.client_id, client_secret=other_caller.client_secret
-    ) as owner:
+    async with client_for(api_server, other_caller) as owner:
         accepted = await owner.cancel_appointment(theirs.id)
     with pytest.raises(ConnectApiError) as looked:
         await api.appointment_cancellation(accepted.location)
@@ -364,19 +372,8 @@ async def test_an_in_flight_idempotency_key_is_retried_until_taken_over(
     appointment = await caller.appointment(scenarios.BOOKED)
     key = str(uuid.uuid4())
     body = json.dumps({"appointmentId": appointment.id}, separators=(",", ":")).encode()
-    now = datetime.now(UTC)
-    async with caller.db.begin() as session:
-        session.add(
-            IdempotencyRecord(
-                tenant_id=caller.tenant_id,
-                key=key,
-                fingerprint=fingerprint("POST", REQUEST, "8", body),
-                state=PROCESSING,
-                # The "first request" dies: its lock lapses before the client's retry.
-                locked_until=now + timedelta(seconds=0.5),
-                expires_at=now + timedelta(hours=24),
-            )
-        )
+    # The "first request" dies: its lock lapses before the client's retry.
+    await hold_key(caller, key, body, timedelta(seconds=0.5))
     answers: list[tuple[int, str | None]] = []
 
     async def record(response: httpx.Response) -> None:
@@ -384,12 +381,7 @@ async def test_an_in_flight_idempotency_key_is_retried_until_taken_over(
             answers.append((response.status_code, response.request.headers["Idempotency-Key"]))
 
     http = httpx.AsyncClient(event_hooks={"response": [record]})
-    async with (
-        AsyncClient(
-            api.base_url, client_id=caller.client_id, client_secret=caller.client_secret, http=http
-        ) as client,
-        http,
-    ):
+    async with client_for(api.base_url, caller, http) as client, http:
         accepted = await client.cancel_appointment(appointment.id, idempotency_key=key)
     assert accepted.status == 201 and accepted.idempotency_key == key
     assert not accepted.replayed
@@ -403,7 +395,9 @@ async def test_request_without_wait_is_201_at_the_services_location(
     api: AsyncClient, api_server: str, caller: Caller
 ) -> None:
     service = await caller.service(sc.ACTIVE)
-    accepted = await api.request_service_cancellation(service.id, today() + timedelta(days=3))
+    accepted = await api.request_service_cancellation(
+        service.id, sydney_today() + timedelta(days=3)
+    )
     assert accepted.status == 201 and not accepted.replayed
     assert accepted.location == f"{api_server}{SERVICE_REQUESTS}/{service.id}"
 
@@ -412,7 +406,7 @@ async def test_request_with_wait_is_requested_for_the_date(
     api: AsyncClient, caller: Caller
 ) -> None:
     service = await caller.service(sc.ACTIVE)
-    day = today() + timedelta(days=3)
+    day = sydney_today() + timedelta(days=3)
     cancellation = await api.request_service_cancellation(service.id, day, wait=True)
     assert isinstance(cancellation, ServiceCancellation)
     assert (cancellation.service_id, cancellation.status) == (service.id, "REQUESTED")
@@ -424,7 +418,7 @@ async def test_request_with_wait_is_requested_for_the_date(
 
 async def test_reschedule_is_204_and_moves_the_date(api: AsyncClient, caller: Caller) -> None:
     service = await caller.service(sc.CANCELLATION_REQUESTED)
-    day = today() + timedelta(days=5)
+    day = sydney_today() + timedelta(days=5)
     accepted = await api.reschedule_service_cancellation(service.id, day.isoformat())
     assert accepted.status == 204 and accepted.location.endswith(f"{SERVICE_REQUESTS}/{service.id}")
     look = await api.service_cancellation(service.id)
@@ -466,7 +460,7 @@ async def test_sandbox_submit_with_wait_completes_the_cancellation(
 
 async def test_rejected_by_the_nbn_is_raised_by_the_wait(api: AsyncClient, caller: Caller) -> None:
     service = await caller.service(sc.REJECTED_BY_NBN)
-    await api.request_service_cancellation(service.id, today() + timedelta(days=2))
+    await api.request_service_cancellation(service.id, sydney_today() + timedelta(days=2))
     with pytest.raises(ConnectApiError) as raised:
         await api.submit_service_cancellation(service.id, wait=True, timeout=20)
     error = raised.value
@@ -506,7 +500,9 @@ async def test_not_eligible_request_is_422_with_its_sub_error(
 ) -> None:
     service = await caller.service(sc.NOT_ELIGIBLE)
     with pytest.raises(ConnectApiError) as raised:
-        await api.request_service_cancellation(service.id, today() + timedelta(days=3), wait=True)
+        await api.request_service_cancellation(
+            service.id, sydney_today() + timedelta(days=3), wait=True
+        )
     assert (raised.value.status, raised.value.code) == (422, "validation")
     assert raised.value.api_sub_errors == [
         SubError(
@@ -521,7 +517,7 @@ async def test_not_eligible_request_is_422_with_its_sub_error(
 
 async def test_past_date_is_422_method_argument_not_valid(api: AsyncClient, caller: Caller) -> None:
     service = await caller.service(sc.ACTIVE)
-    yesterday = (today() - timedelta(days=1)).isoformat()
+    yesterday = (sydney_today() - timedelta(days=1)).isoformat()
     with pytest.raises(ConnectApiError) as raised:
         await api.request_service_cancellation(service.id, yesterday)
     error = raised.value
@@ -540,7 +536,7 @@ async def test_version_8_on_a_service_cancellation_endpoint_is_400(
 ) -> None:
     service = await caller.service(sc.ACTIVE)
     with pytest.raises(ConnectApiError) as raised:
-        await api.request_service_cancellation(service.id, today(), version=8)
+        await api.request_service_cancellation(service.id, sydney_today(), version=8)
     assert (raised.value.status, raised.value.code) == (400, "unsupported.api.version")
     with pytest.raises(ConnectApiError) as looked:
         await api.service_cancellation(service.id, version=8)
@@ -567,13 +563,7 @@ async def test_ux_installation_cancel_with_the_billing_account(
 ) -> None:
     appointment = await channel.appointment(csg.INSTALLATION)
     correlation = str(uuid.uuid4())
-    done = await ux.cancel_ux_appointment(
-        "PR",
-        appointment.appointment_id,
-        order_class="S",
-        billing_account=BILLING_ACCOUNT,
-        correlation_id=correlation,
-    )
+    done = await cancel_installation(ux, appointment, correlation)
     assert (done.id, done.status, done.correlation_id) == (
         appointment.appointment_id, "cancelled", correlation,
     )  # fmt: skip
@@ -595,9 +585,7 @@ async def test_ux_technical_cancel_makes_up_a_correlation_id(
 
 async def test_ux_already_cancelled_is_200_again(ux: AsyncClient, channel: Channel) -> None:
     appointment = await channel.appointment(csg.ALREADY_CANCELLED)
-    done = await ux.cancel_ux_appointment(
-        "PR", appointment.appointment_id, order_class="S", billing_account=BILLING_ACCOUNT
-    )
+    done = await cancel_installation(ux, appointment)
     assert done.status == "cancelled"
     assert (await channel.sim(appointment)).calls == 0
 
@@ -606,13 +594,7 @@ async def test_ux_completed_is_400_saying_why(ux: AsyncClient, channel: Channel)
     appointment = await channel.appointment(csg.COMPLETED)
     correlation = str(uuid.uuid4())
     with pytest.raises(UxApiError) as raised:
-        await ux.cancel_ux_appointment(
-            "PR",
-            appointment.appointment_id,
-            order_class="S",
-            billing_account=BILLING_ACCOUNT,
-            correlation_id=correlation,
-        )
+        await cancel_installation(ux, appointment, correlation)
     error = raised.value
     assert error.status == 400 and error.refused and error.correlation_id == correlation
     [item] = error.errors
@@ -625,9 +607,7 @@ async def test_ux_completed_is_400_saying_why(ux: AsyncClient, channel: Channel)
 async def test_ux_csg_refusal_is_400_with_its_reason(ux: AsyncClient, channel: Channel) -> None:
     appointment = await channel.appointment(csg.CSG_REFUSES)
     with pytest.raises(UxApiError) as raised:
-        await ux.cancel_ux_appointment(
-            "PR", appointment.appointment_id, order_class="S", billing_account=BILLING_ACCOUNT
-        )
+        await cancel_installation(ux, appointment)
     assert raised.value.status == 400
     assert "technician has already been dispatched" in raised.value.errors[0].description
 
@@ -660,13 +640,7 @@ async def test_ux_csg_unavailable_is_500(ux: AsyncClient, channel: Channel) -> N
     appointment = await channel.appointment(csg.CSG_UNAVAILABLE)
     correlation = str(uuid.uuid4())
     with pytest.raises(UxApiError) as raised:
-        await ux.cancel_ux_appointment(
-            "PR",
-            appointment.appointment_id,
-            order_class="S",
-            billing_account=BILLING_ACCOUNT,
-            correlation_id=correlation,
-        )
+        await cancel_installation(ux, appointment, correlation)
     error = raised.value
     assert error.status == 500 and not error.refused and error.correlation_id == correlation
     assert error.errors[0].message == "Internal Server Error"
@@ -750,9 +724,7 @@ async def test_refused_subscription_is_422(api: AsyncClient, url: str, events: l
 async def test_another_tenants_subscription_is_not_found(
     api: AsyncClient, api_server: str, other_caller: Caller
 ) -> None:
-    async with AsyncClient(
-        api_server, client_id=other_caller.client_id, client_secret=other_caller.client_secret
-    ) as owner:
+    async with client_for(api_server, other_caller) as owner:
         theirs = await owner.create_subscription("http://127.0.0.1:9/hook", ["service.cancelled"])
     for call in (api.subscription, api.deliveries, api.rotate_secret, api.send_test_event):
         with pytest.raises(ConnectApiError) as raised:
@@ -761,15 +733,18 @@ async def test_another_tenants_subscription_is_not_found(
 
 
 async def delivered(api: AsyncClient, subscription_id: int, count: int) -> list[Delivery]:
-    """The deliveries once `count` attempts are logged (bounded: 100 looks, 0.1 s apart)."""
-    deliveries: list[Delivery] = []
-    for _ in range(100):
-        deliveries = await api.deliveries(subscription_id)
+    """The deliveries once `count` attempts are logged and all succeeded (bounded: 10 s)."""
+
+    def done(deliveries: list[Delivery]) -> bool:
         attempts = sum(len(d.attempts) for d in deliveries)
-        if attempts >= count and all(d.status == "succeeded" for d in deliveries):
-            break
-        await asyncio.sleep(0.1)
-    return deliveries
+        return attempts >= count and all(d.status == "succeeded" for d in deliveries)
+
+    return await apoll_until(
+        lambda: api.deliveries(subscription_id),
+        done,
+        timeout=10,
+        what=f"{count} delivery attempts of subscription {subscription_id}",
+    )
 
 
 async def test_test_event_verifies_is_logged_rotated_and_redelivered(api: AsyncClient) -> None:
@@ -837,10 +812,9 @@ async def test_transport_failures_are_retried_then_raised() -> None:
     attempts: list[httpx.Request] = []
 
     def refuse(request: httpx.Request) -> httpx.Response:
-        attempts.append(request)
         raise httpx.ConnectError("connection refused", request=request)
 
-    http = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+    http = recording(attempts, refuse)
     async with (
         http,
         AsyncClient(
@@ -868,6 +842,24 @@ def recording(
 TOKEN_BODY = {"access_token": "a.b.c", "token_type": "Bearer", "expires_in": 3000}
 
 
+@asynccontextmanager
+async def mocked(
+    answer: Callable[[httpx.Request], httpx.Response], base: str = "http://cg.test"
+) -> AsyncIterator[tuple[AsyncClient, list[httpx.Request]]]:
+    """A client of base over a recording mock transport: the token request gets a token, every
+    other request answer(request). Yields the client and the requests sent (token included)."""
+    sent: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return httpx.Response(200, json=TOKEN_BODY)
+        return answer(request)
+
+    http = recording(sent, handle)
+    async with http, AsyncClient(base, client_id="c", client_secret="s", http=http) as api:
+        yield api, sent
+
+
 @pytest.mark.parametrize(
     "target",
     [
@@ -879,9 +871,7 @@ TOKEN_BODY = {"access_token": "a.b.c", "token_type": "Bearer", "expires_in": 300
 async def test_a_foreign_location_is_refused_before_any_request(
     api_server: str, target: str
 ) -> None:
-    sent: list[httpx.Request] = []
-    http = recording(sent, lambda request: httpx.Response(500))
-    async with http, AsyncClient(api_server, client_id="c", client_secret="s", http=http) as api:
+    async with mocked(lambda request: httpx.Response(500), base=api_server) as (api, sent):
         with pytest.raises(ProtocolError):
             await api.appointment_cancellation(target)
         with pytest.raises(ProtocolError):
@@ -895,56 +885,31 @@ async def test_a_foreign_location_is_refused_before_any_request(
 
 async def test_a_foreign_location_header_is_not_followed() -> None:
     """The bearer token never leaves the server's origin, whatever Location says."""
-    sent: list[httpx.Request] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/token":
-            return httpx.Response(200, json=TOKEN_BODY)
         return httpx.Response(201, headers={"Location": "https://evil.example/requests/1"})
 
-    http = recording(sent, answer)
-    async with (
-        http,
-        AsyncClient("http://cg.test", client_id="c", client_secret="s", http=http) as api,
-    ):
+    async with mocked(answer) as (api, sent):
         with pytest.raises(ProtocolError, match=r"evil\.example"):
             await api.cancel_appointment(1, wait=True)
     assert [r.url.host for r in sent] == ["cg.test", "cg.test"]
 
 
 async def test_a_command_answer_without_location_is_a_protocol_error() -> None:
-    sent: list[httpx.Request] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/token":
-            return httpx.Response(200, json=TOKEN_BODY)
-        return httpx.Response(204)
-
-    http = recording(sent, answer)
-    async with (
-        http,
-        AsyncClient("http://cg.test", client_id="c", client_secret="s", http=http) as api,
-    ):
+    async with mocked(lambda request: httpx.Response(204)) as (api, _):
         with pytest.raises(ProtocolError, match="Location"):
             await api.abort_service_cancellation(1)
 
 
 async def test_503_is_retried_with_the_same_idempotency_key() -> None:
-    sent: list[httpx.Request] = []
     statuses = [503, 201]
 
     def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/token":
-            return httpx.Response(200, json=TOKEN_BODY)
         return httpx.Response(
             statuses.pop(0), headers={"Retry-After": "0", "Location": f"{REQUESTS}/7"}
         )
 
-    http = recording(sent, answer)
-    async with (
-        http,
-        AsyncClient("http://cg.test", client_id="c", client_secret="s", http=http) as api,
-    ):
+    async with mocked(answer) as (api, sent):
         accepted = await api.cancel_appointment(1)
     posts = [r for r in sent if r.url.path == REQUEST]
     assert len(posts) == 2
@@ -954,19 +919,11 @@ async def test_503_is_retried_with_the_same_idempotency_key() -> None:
 
 
 async def test_a_long_retry_after_is_answered_not_waited() -> None:
-    sent: list[httpx.Request] = []
-
     def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/oauth/token":
-            return httpx.Response(200, json=TOKEN_BODY)
         return httpx.Response(503, headers={"Retry-After": "60"}, text="busy")
 
-    http = recording(sent, answer)
     started = time.monotonic()
-    async with (
-        http,
-        AsyncClient("http://cg.test", client_id="c", client_secret="s", http=http) as api,
-    ):
+    async with mocked(answer) as (api, sent):
         with pytest.raises(ApiError) as raised:
             await api.cancel_appointment(1)
     assert time.monotonic() - started < 1

@@ -14,20 +14,24 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from cancelgate.upstream.csg.scenarios import SEED_BILLING_ACCOUNT
 from tests.api.conftest import CLIENT_KEY, Caller, Channel
 from tests.receiver import receiving
-from tests.support import CANCELGATE, clean_env, free_port
+from tests.support import (
+    CANCELGATE,
+    REQUESTS,
+    SERVICE_REQUESTS,
+    clean_env,
+    free_port,
+    in_days,
+    location_id,
+    sydney_today,
+)
 
 TIMEOUT = 60.0
-SYDNEY = ZoneInfo("Australia/Sydney")
-APPOINTMENT_REQUESTS = "/api/connect/orders/appointment-cancellations/requests"
-SERVICE_REQUESTS = "/api/connect/services/service-cancellations/requests"
 # What `progress_line` prints before each pause when stderr is not a terminal.
 PROGRESS = re.compile(r"^. in progress: \d+ poll\(s\), \d+\.\d s, next in \d+\.\d s$")
 JWT = re.compile(r"^[\w-]+\.[\w-]+\.[\w-]+$")
@@ -109,14 +113,6 @@ def run_all(*commands: Command) -> list[Run]:
                 proc.communicate(timeout=10)
 
 
-def today() -> date:
-    return datetime.now(SYDNEY).date()
-
-
-def in_days(days: int) -> str:
-    return (today() + timedelta(days=days)).isoformat()
-
-
 def created_location(result: Run) -> str:
     """The Location of a `201 Created: <location>` (or `204 No Content: …`) first line."""
     first = result.out.splitlines()[0]
@@ -188,10 +184,10 @@ async def test_cancel_then_status_by_location_and_by_id(
     cancelled = run(env, "appointments", "cancel", appointment.id)
     assert cancelled.code == 0, cancelled
     location = created_location(cancelled)
-    assert re.fullmatch(rf"{re.escape(api_server)}{APPOINTMENT_REQUESTS}/\d+", location), location
+    assert re.fullmatch(rf"{re.escape(api_server)}{REQUESTS}/\d+", location), location
     assert cancelled.out.startswith("201 Created: ")
     assert re.search(r"^  idempotency_key: [0-9a-f-]{36}$", cancelled.out, re.M), cancelled
-    request_id = int(location.rsplit("/", 1)[1])
+    request_id = location_id(location)
 
     waited = run(env, "appointments", "status", location, "--wait")
     assert waited.code == 0, waited
@@ -202,7 +198,7 @@ async def test_cancel_then_status_by_location_and_by_id(
     assert f"  nbn_appointment_id: {appointment.nbn_appointment_id}" in lines
     assert not any(line.startswith("  raw") for line in lines)
 
-    relative = APPOINTMENT_REQUESTS + f"/{request_id}"
+    relative = REQUESTS + f"/{request_id}"
     by_id, by_path = run_all(
         (env, ["--json", "appointments", "status", str(request_id)]),
         (env, ["appointments", "status", relative]),
@@ -254,13 +250,13 @@ async def test_cancel_and_wait(api_server: str, caller: Caller, tmp_path: Path) 
     body = timed_out.json()
     assert set(body) == {"timeout", "location"}
     assert body["timeout"].startswith("still in progress after ")
-    assert re.fullmatch(rf"{re.escape(api_server)}{APPOINTMENT_REQUESTS}/\d+", body["location"])
+    assert re.fullmatch(rf"{re.escape(api_server)}{REQUESTS}/\d+", body["location"])
     assert timed_out.err == ""  # no progress lines with --json
 
     assert timed_out_plain.code == 7, timed_out_plain
     assert timed_out_plain.out == ""
     assert "error: still in progress after " in timed_out_plain.err
-    assert APPOINTMENT_REQUESTS in timed_out_plain.err
+    assert REQUESTS in timed_out_plain.err
 
     # The Location of the timeout is the one to wait on later.
     later = run(env, "--json", "appointments", "status", body["location"], "--wait")
@@ -380,7 +376,7 @@ async def test_service_commands(api_server: str, caller: Caller, tmp_path: Path)
     not_eligible = await caller.service("not-eligible")
     rejected = await caller.service("rejected-by-nbn")
     moved_to = in_days(20)
-    now = today().isoformat()
+    now = sydney_today().isoformat()
     rescheduled, submitted, cancelled_now, created, refused, rejected_outcome = run_all(
         (env, ["services", "reschedule", str(requested.id), "--date", moved_to]),
         (env, ["services", "submit", str(to_submit.id), "--wait"]),

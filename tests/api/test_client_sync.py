@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
@@ -25,8 +25,8 @@ from cancelgate.client import (
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.nbn import scenarios
 from cancelgate.upstream.nbn import service_scenarios as sc
-from tests.api.conftest import SYDNEY, Caller, Channel
-from tests.support import free_port
+from tests.api.conftest import Caller, Channel
+from tests.support import free_port, sydney_today
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def test_sync_refusal_is_raised(api_server: str, caller: Caller, seeded: Seeded)
 
 
 def test_sync_service_request_then_abort(api_server: str, caller: Caller, seeded: Seeded) -> None:
-    day = datetime.now(SYDNEY).date() + timedelta(days=4)
+    day = sydney_today() + timedelta(days=4)
     with connect(api_server, caller) as api:
         requested = api.request_service_cancellation(seeded.service, day, wait=True)
         assert isinstance(requested, ServiceCancellation)

@@ -11,7 +11,7 @@ from cancelgate.auth.tokens import issue_access_token
 from cancelgate.upstream.nbn import scenarios
 from tests.api.checks import assert_error, assert_security_headers
 from tests.api.conftest import Caller
-from tests.api.test_appointment_cancellations import REQUEST, REQUESTS
+from tests.support import REQUEST, REQUESTS
 
 SUPPORTED = "supported versions: 1, 2, 3, 4, 5, 6, 7, 8"
 

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import func, select, update
 
 from cancelgate.appointments.models import AppointmentCancellation
-from cancelgate.idempotency.keys import PROCESSING, fingerprint
 from cancelgate.idempotency.models import IdempotencyRecord
 from cancelgate.upstream.nbn import scenarios, service_scenarios
-from tests.api.checks import assert_error
-from tests.api.conftest import SYDNEY, Caller
+from tests.api.checks import assert_error, hold_key
+from tests.api.conftest import Caller
+from tests.support import REQUEST, SUBSCRIPTIONS, in_days
 
-REQUEST = "/api/connect/orders/appointment-cancellations/request"
 SERVICE = "/api/connect/services/service-cancellations"
-SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
 
 
 def new_key() -> str:
@@ -40,10 +38,6 @@ async def cancellations_of(caller: Caller, appointment_id: int) -> int:
             select(func.count()).where(AppointmentCancellation.appointment_id == appointment_id)
         )
     return int(count or 0)
-
-
-def tomorrow() -> str:
-    return (datetime.now(SYDNEY).date() + timedelta(days=1)).isoformat()
 
 
 async def test_same_key_and_body_replays_the_first_response(caller: Caller) -> None:
@@ -91,18 +85,7 @@ async def test_while_the_first_is_running_the_key_is_409(caller: Caller) -> None
     appointment = await caller.appointment(scenarios.BOOKED)
     key = new_key()
     body = f'{{"appointmentId":{appointment.id}}}'.encode()
-    now = datetime.now(UTC)
-    async with caller.db.begin() as session:
-        session.add(
-            IdempotencyRecord(
-                tenant_id=caller.tenant_id,
-                key=key,
-                fingerprint=fingerprint("POST", REQUEST, "8", body),
-                state=PROCESSING,
-                locked_until=now + timedelta(seconds=60),
-                expires_at=now + timedelta(hours=24),
-            )
-        )
+    now = await hold_key(caller, key, body, timedelta(seconds=60))
     headers = {**caller.headers(), "Idempotency-Key": key, "Content-Type": "application/json"}
     in_flight = await caller.http.post(REQUEST, content=body, headers=headers)
     error = assert_error(in_flight, 409, "business.rule", "idempotency.key.in.progress")
@@ -206,8 +189,8 @@ async def test_every_connect_post_replays(caller: Caller) -> None:
     """Service request, reschedule and abort; webhook create, rotate, test, redeliver; sandbox."""
     service = await caller.service(service_scenarios.ACTIVE)
     other = await caller.service(service_scenarios.ACTIVE)
-    date_body = {"serviceId": service.id, "cancellationDate": tomorrow()}
-    later = (date.fromisoformat(tomorrow()) + timedelta(days=1)).isoformat()
+    date_body = {"serviceId": service.id, "cancellationDate": in_days(1)}
+    later = in_days(2)
     hook = {"url": "http://127.0.0.1:9/hook", "events": ["appointment.cancelled"]}
     subscription = await post(caller, SUBSCRIPTIONS, hook, None)
     sid = subscription.json()["id"]
@@ -215,7 +198,7 @@ async def test_every_connect_post_replays(caller: Caller) -> None:
         (f"{SERVICE}/request", date_body, "7"),
         (f"{SERVICE}/requests/reschedule", {**date_body, "cancellationDate": later}, "7"),
         (f"{SERVICE}/requests/abort", {"serviceId": service.id}, "7"),
-        (f"{SERVICE}/request", {"serviceId": other.id, "cancellationDate": tomorrow()}, "7"),
+        (f"{SERVICE}/request", {"serviceId": other.id, "cancellationDate": in_days(1)}, "7"),
         (f"/api/connect/sandbox/service-cancellations/requests/{other.id}/submit", None, "7"),
         (SUBSCRIPTIONS, {**hook, "url": "http://127.0.0.1:9/other"}, "8"),
         (f"{SUBSCRIPTIONS}/{sid}/rotate-secret", None, "8"),

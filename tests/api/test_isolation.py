@@ -5,15 +5,11 @@ client cannot cancel in a business unit it was not given.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import select
@@ -27,26 +23,20 @@ from cancelgate.upstream.nbn import service_scenarios as sc
 from cancelgate.ux.models import UxAppointment
 from cancelgate.webhooks.models import WebhookSubscription
 from cancelgate.webhooks.signing import unseal
-from tests.api.checks import assert_error, poll
+from tests.api.checks import apoll_until, assert_error, poll
 from tests.api.conftest import Caller, Sessions, new_channel
-from tests.api.test_ux_cancel import INSTALLATION_BODY, NOT_FOUND, UNAUTHORIZED, assert_ux_error
+from tests.api.test_ux_cancel import NOT_FOUND, UNAUTHORIZED, assert_ux_error
 from tests.receiver import Receiver, receiving
+from tests.support import INSTALLATION_BODY, SUBSCRIPTIONS, in_days, location_id
 
 APPOINTMENTS = "/api/connect/orders/appointment-cancellations"
 SERVICES = "/api/connect/services"
 SERVICE_CANCELLATIONS = f"{SERVICES}/service-cancellations"
-SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
 SUBSCRIPTION = f"{SUBSCRIPTIONS}/{{subscription_id}}"
 UX_PATH = "/ecom-ux/v1/{business_id}/appointment/{appointment_id}"
-SYDNEY = ZoneInfo("Australia/Sydney")
 # A valid id (a Java int) that no table will reach in a test run.
 UNKNOWN = 2_147_480_000
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-
-
-def in_days(days: int) -> str:
-    """A cancellation date `days` after today in the business time zone."""
-    return (datetime.now(SYDNEY).date() + timedelta(days=days)).isoformat()
 
 
 @dataclass(frozen=True)
@@ -78,14 +68,25 @@ class Probe:
         return self.template.format(**self.params(ids))
 
 
+def by_id(
+    method: str,
+    template: str,
+    version: str,
+    named: Callable[[Ids], int],
+    body: Callable[[Ids], dict[str, Any]] | None = None,
+) -> Probe:
+    """A probe of a route with one path id, filled with the id its 404 names."""
+    [placeholder] = re.findall(r"\{(\w+)\}", template)
+    return Probe(method, template, version, named, lambda ids: {placeholder: named(ids)}, body)
+
+
 WALK: list[Probe] = [
     # Appointment cancellations (versions 1..8).
     Probe("POST", f"{APPOINTMENTS}/request", "8", lambda i: i.appointment,
           body=lambda i: {"appointmentId": i.appointment}),
     Probe("POST", f"{APPOINTMENTS}/request", "8", lambda i: i.booked_appointment,
           body=lambda i: {"appointmentId": i.booked_appointment}),
-    Probe("GET", f"{APPOINTMENTS}/requests/{{request_id}}", "8", lambda i: i.cancellation,
-          params=lambda i: {"request_id": i.cancellation}),
+    by_id("GET", f"{APPOINTMENTS}/requests/{{request_id}}", "8", lambda i: i.cancellation),
     # Service cancellations (versions 1..7) and services (1..8).
     Probe("POST", f"{SERVICE_CANCELLATIONS}/request", "7", lambda i: i.active_service,
           body=lambda i: {"serviceId": i.active_service, "cancellationDate": in_days(3)}),
@@ -95,29 +96,20 @@ WALK: list[Probe] = [
           body=lambda i: {"serviceId": i.service, "cancellationDate": in_days(5)}),
     Probe("POST", f"{SERVICE_CANCELLATIONS}/requests/abort", "7", lambda i: i.service,
           body=lambda i: {"serviceId": i.service}),
-    Probe("GET", f"{SERVICE_CANCELLATIONS}/requests/{{service_id}}", "7", lambda i: i.service,
-          params=lambda i: {"service_id": i.service}),
-    Probe("GET", f"{SERVICES}/{{service_id}}", "8", lambda i: i.service,
-          params=lambda i: {"service_id": i.service}),
-    Probe("GET", f"{SERVICES}/{{service_id}}", "8", lambda i: i.active_service,
-          params=lambda i: {"service_id": i.active_service}),
-    Probe("POST", "/api/connect/sandbox/service-cancellations/requests/{service_id}/submit", "7",
-          lambda i: i.service, params=lambda i: {"service_id": i.service}),
+    by_id("GET", f"{SERVICE_CANCELLATIONS}/requests/{{service_id}}", "7", lambda i: i.service),
+    by_id("GET", f"{SERVICES}/{{service_id}}", "8", lambda i: i.service),
+    by_id("GET", f"{SERVICES}/{{service_id}}", "8", lambda i: i.active_service),
+    by_id("POST", "/api/connect/sandbox/service-cancellations/requests/{service_id}/submit", "7",
+          lambda i: i.service),
     # Webhook subscriptions (versions 1..8).
-    Probe("GET", SUBSCRIPTION, "8", lambda i: i.subscription,
-          params=lambda i: {"subscription_id": i.subscription}),
-    Probe("PATCH", SUBSCRIPTION, "8", lambda i: i.subscription,
-          params=lambda i: {"subscription_id": i.subscription},
+    by_id("GET", SUBSCRIPTION, "8", lambda i: i.subscription),
+    by_id("PATCH", SUBSCRIPTION, "8", lambda i: i.subscription,
           body=lambda i: {"url": "http://127.0.0.1:9/stolen", "enabled": False,
                           "events": ["appointment.cancelled"], "description": "taken over"}),
-    Probe("DELETE", SUBSCRIPTION, "8", lambda i: i.subscription,
-          params=lambda i: {"subscription_id": i.subscription}),
-    Probe("POST", f"{SUBSCRIPTION}/rotate-secret", "8", lambda i: i.subscription,
-          params=lambda i: {"subscription_id": i.subscription}),
-    Probe("POST", f"{SUBSCRIPTION}/test", "8", lambda i: i.subscription,
-          params=lambda i: {"subscription_id": i.subscription}),
-    Probe("GET", f"{SUBSCRIPTION}/deliveries", "8", lambda i: i.subscription,
-          params=lambda i: {"subscription_id": i.subscription}),
+    by_id("DELETE", SUBSCRIPTION, "8", lambda i: i.subscription),
+    by_id("POST", f"{SUBSCRIPTION}/rotate-secret", "8", lambda i: i.subscription),
+    by_id("POST", f"{SUBSCRIPTION}/test", "8", lambda i: i.subscription),
+    by_id("GET", f"{SUBSCRIPTION}/deliveries", "8", lambda i: i.subscription),
     Probe("POST", f"{SUBSCRIPTION}/deliveries/{{delivery_id}}/redeliver", "8",
           lambda i: i.delivery,
           params=lambda i: {"subscription_id": i.subscription, "delivery_id": i.delivery}),
@@ -149,17 +141,19 @@ class Snapshot:
 
 
 async def settled_deliveries(caller: Caller, subscription_id: int) -> list[dict[str, Any]]:
-    """The delivery log once nothing in it is pending any more (bounded wait)."""
-    deadline = time.monotonic() + 20
+    """The delivery log once nothing in it is pending any more (bounded: 20 s)."""
     path = f"{SUBSCRIPTIONS}/{subscription_id}/deliveries"
-    while time.monotonic() < deadline:
+
+    async def fetch() -> list[dict[str, Any]]:
         response = await caller.http.get(path, headers=caller.headers())
         assert response.status_code == 200, response.text
         log: list[dict[str, Any]] = response.json()
-        if log and all(d["status"] != "pending" for d in log):
-            return log
-        await asyncio.sleep(0.05)
-    raise TimeoutError(path)
+        return log
+
+    def settled(log: list[dict[str, Any]]) -> bool:
+        return bool(log) and all(d["status"] != "pending" for d in log)
+
+    return await apoll_until(fetch, settled, timeout=20, what=f"{path} settled")
 
 
 async def subscribe(caller: Caller, url: str, description: str) -> dict[str, Any]:
@@ -204,7 +198,7 @@ async def make_everything(caller: Caller, other: Caller, receiver: Receiver) -> 
     ids = Ids(
         appointment=appointment.id,
         booked_appointment=booked.id,
-        cancellation=int(requested.headers["location"].rsplit("/", 1)[1]),
+        cancellation=location_id(requested.headers["location"]),
         service=service.id,
         active_service=active.id,
         subscription=subscription["id"],

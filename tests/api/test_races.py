@@ -10,6 +10,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -20,18 +21,17 @@ from sqlalchemy import text
 from cancelgate.clock import start_of_day
 from cancelgate.upstream.nbn import service_scenarios as sc
 from tests.api.checks import assert_error
-from tests.api.conftest import SYDNEY, Caller
+from tests.api.conftest import Caller
 from tests.api.test_service_cancellations import (
     ABORT,
     REQUEST,
     RESCHEDULE,
-    in_days,
     outcome_url,
     post,
     request,
     resource,
 )
-from tests.support import report
+from tests.support import SYDNEY, in_days, report
 
 ALREADY_REQUESTED = "constraints.service-cancellation.already.requested"
 NOT_REQUESTED = "constraints.service-cancellation.not.requested"
@@ -95,6 +95,30 @@ async def todo_jobs(caller: Caller, service_id: int) -> list[Job]:
         return [Job(*r) for r in await session.execute(query, {"task": TASK, "id": service_id})]
 
 
+async def settled(caller: Caller, service_id: int) -> tuple[list[Row], list[Job]]:
+    """The service's stored cancellations and its submission jobs still to run."""
+    return await stored_rows(caller, service_id), await todo_jobs(caller, service_id)
+
+
+async def timed(*commands: Awaitable[httpx.Response]) -> tuple[list[httpx.Response], float]:
+    """The answers of commands run at once, and the seconds they took together."""
+    began = time.monotonic()
+    responses = await asyncio.gather(*commands)
+    return responses, time.monotonic() - began
+
+
+def assert_one_won(
+    responses: list[httpx.Response], status: int, code: str, n: int
+) -> httpx.Response:
+    """Of n answers, one is `status` and n - 1 are 422 refusals with code; returns the one."""
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {status: 1, 422: n - 1}, statuses
+    refusals = Counter(refusal_code(r) for r in responses if r.status_code == 422)
+    assert refusals == {code: n - 1}, refusals
+    [won] = [r for r in responses if r.status_code == status]
+    return won
+
+
 def assert_scheduled_once(rows: list[Row], jobs: list[Job]) -> None:
     """One pending job for the open cancellation, at 00:00 of its date; none for the others."""
     open_rows = [row for row in rows if row.status in OPEN]
@@ -115,26 +139,19 @@ async def test_concurrent_requests_for_one_service_store_one(caller: Caller) -> 
     """50 concurrent requests for one active service: one 201, 49 already.requested, one row."""
     service = await caller.service(sc.ACTIVE)
     day = in_days(10)
-    began = time.monotonic()
-    responses = await asyncio.gather(
+    responses, elapsed = await timed(
         *(request(caller, service.id, day) for _ in range(CONCURRENT_REQUESTS))
     )
-    elapsed = time.monotonic() - began
-    statuses = Counter(r.status_code for r in responses)
-    rows = await stored_rows(caller, service.id)
-    jobs = await todo_jobs(caller, service.id)
+    rows, jobs = await settled(caller, service.id)
     report(
         test="concurrent-requests",
         requests=CONCURRENT_REQUESTS,
-        statuses=dict(statuses),
+        statuses=dict(Counter(r.status_code for r in responses)),
         rows=len(rows),
         pending_jobs=len(jobs),
         elapsed_s=round(elapsed, 2),
     )
-    assert statuses == {201: 1, 422: CONCURRENT_REQUESTS - 1}, statuses
-    refusals = Counter(refusal_code(r) for r in responses if r.status_code == 422)
-    assert refusals == {ALREADY_REQUESTED: CONCURRENT_REQUESTS - 1}, refusals
-    [created] = [r for r in responses if r.status_code == 201]
+    created = assert_one_won(responses, 201, ALREADY_REQUESTED, CONCURRENT_REQUESTS)
     assert created.headers["location"] == outcome_url(service.id)
     assert [(r.status, r.request_date.isoformat()) for r in rows] == [("REQUESTED", day)]
     assert_scheduled_once(rows, jobs)
@@ -203,8 +220,7 @@ async def test_mixed_commands_on_one_requested_cancellation_end_in_an_allowed_st
             if command.day is not None:
                 dates_sent_ok.add(command.day)
         final = await resource(caller, service.id)
-        rows = await stored_rows(caller, service.id)
-        jobs = await todo_jobs(caller, service.id)
+        rows, jobs = await settled(caller, service.id)
         figures.append(
             f"{final['status']}/abort={succeeded['abort']}/request={succeeded['request']}"
             f"/reschedule={succeeded['reschedule']}/rows={len(rows)}/jobs={len(jobs)}"
@@ -242,25 +258,19 @@ async def test_mixed_commands_on_one_requested_cancellation_end_in_an_allowed_st
 async def test_concurrent_aborts_abort_once(caller: Caller) -> None:
     """20 concurrent aborts of one REQUESTED cancellation: one 204, 19 not.requested."""
     service = await caller.service(sc.CANCELLATION_REQUESTED)
-    began = time.monotonic()
-    responses = await asyncio.gather(
+    responses, elapsed = await timed(
         *(post(caller, ABORT, {"serviceId": service.id}) for _ in range(CONCURRENT_ABORTS))
     )
-    elapsed = time.monotonic() - began
-    statuses = Counter(r.status_code for r in responses)
-    rows = await stored_rows(caller, service.id)
-    jobs = await todo_jobs(caller, service.id)
+    rows, jobs = await settled(caller, service.id)
     report(
         test="concurrent-aborts",
         aborts=CONCURRENT_ABORTS,
-        statuses=dict(statuses),
+        statuses=dict(Counter(r.status_code for r in responses)),
         rows=[row.status for row in rows],
         pending_jobs=len(jobs),
         elapsed_s=round(elapsed, 2),
     )
-    assert statuses == {204: 1, 422: CONCURRENT_ABORTS - 1}, statuses
-    refusals = Counter(refusal_code(r) for r in responses if r.status_code == 422)
-    assert refusals == {NOT_REQUESTED: CONCURRENT_ABORTS - 1}, refusals
+    assert_one_won(responses, 204, NOT_REQUESTED, CONCURRENT_ABORTS)
     assert [row.status for row in rows] == ["ABORTED"]
     assert jobs == []
     body = await resource(caller, service.id)

@@ -17,10 +17,7 @@ from cancelgate.upstream.nbn import scenarios
 from cancelgate.upstream.nbn import service_scenarios as sc
 from tests.api.checks import poll
 from tests.api.conftest import Caller
-from tests.support import query
-
-APPOINTMENTS = "/api/connect/orders/appointment-cancellations"
-SERVICE_CANCELLATIONS = "/api/connect/services/service-cancellations/requests"
+from tests.support import REQUEST, SERVICE_REQUESTS, query
 
 
 def drop_read_connections(database_url: str) -> int:
@@ -79,7 +76,7 @@ async def test_status_gets_answer_after_the_server_dropped_their_connections(
 ) -> None:
     appointment = await caller.appointment(scenarios.BOOKED)
     posted = await caller.http.post(
-        f"{APPOINTMENTS}/request",
+        REQUEST,
         json={"appointmentId": appointment.id},
         headers=caller.headers(),
     )
@@ -87,7 +84,7 @@ async def test_status_gets_answer_after_the_server_dropped_their_connections(
     first = await poll(caller, location)
     assert first.status_code == 200
     service = await caller.service(sc.ACTIVE)
-    service_path = f"{SERVICE_CANCELLATIONS}/{service.id}"
+    service_path = f"{SERVICE_REQUESTS}/{service.id}"
     assert (await caller.http.get(service_path, headers=caller.headers("7"))).status_code == 200
 
     assert drop_read_connections(database_url) >= 1

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -19,27 +18,19 @@ from cancelgate.upstream.nbn import service_scenarios as sc
 from cancelgate.upstream.nbn.sim_models import SimNbnServiceCancellation
 from tests.api.checks import INSTANT, assert_error, assert_security_headers, poll
 from tests.api.conftest import EMAIL, NAME, Caller
+from tests.support import SYDNEY, in_days, sydney_today
 
 SERVICES = "/api/connect/services"
 BASE = f"{SERVICES}/service-cancellations"
 REQUEST = f"{BASE}/request"
 RESCHEDULE = f"{BASE}/requests/reschedule"
 ABORT = f"{BASE}/requests/abort"
-SYDNEY = ZoneInfo("Australia/Sydney")
 RESOURCE_FIELDS = [
     "serviceId", "status", "requestDate", "requestedOn", "requestedById", "requestedByName",
     "requestedByEmail", "errorDetail", "cancelledOn", "abortedOn", "abortedById",
     "abortedByName", "abortedByEmail", "canRequestCancellation", "canAbortCancellation",
     "canRescheduleCancellation", "cancelled",
 ]  # fmt: skip
-
-
-def today() -> date:
-    return datetime.now(SYDNEY).date()
-
-
-def in_days(days: int) -> str:
-    return (today() + timedelta(days=days)).isoformat()
 
 
 def outcome_url(service_id: int) -> str:
@@ -315,7 +306,7 @@ async def test_in_progress_answers_202_with_retry_after(caller: Caller) -> None:
 
 async def test_today_is_submitted_at_once_and_completes(caller: Caller) -> None:
     service = await caller.service(sc.ACTIVE)
-    response = await request(caller, service.id, today().isoformat())
+    response = await request(caller, service.id, sydney_today().isoformat())
     assert response.status_code == 201
     outcome = await poll(caller, response.headers["location"], version="7")
     assert outcome.status_code == 200, outcome.text
@@ -340,14 +331,14 @@ async def test_today_is_submitted_at_once_and_completes(caller: Caller) -> None:
             .all()
         )
     assert row is not None and row.status == "cancelled"
-    assert [(c.outcome, c.cancellation_date) for c in calls] == [("accepted", today())]
+    assert [(c.outcome, c.cancellation_date) for c in calls] == [("accepted", sydney_today())]
     shown = (await get(caller, f"{SERVICES}/{service.id}", "8")).json()
     assert shown["status"] == "cancelled" and shown["eligibleForCancellation"] is False
 
 
 async def test_rejected_by_the_nbn_is_422_and_an_event(caller: Caller) -> None:
     service = await caller.service(sc.REJECTED_BY_NBN)
-    location = (await request(caller, service.id, today().isoformat())).headers["location"]
+    location = (await request(caller, service.id, sydney_today().isoformat())).headers["location"]
     body = assert_error(
         await poll(caller, location, version="7"), 422, "client.validation", "validation"
     )
@@ -365,7 +356,7 @@ async def test_rejected_by_the_nbn_is_422_and_an_event(caller: Caller) -> None:
 
 async def test_flaky_nbn_is_retried_until_it_completes(caller: Caller) -> None:
     service = await caller.service(sc.NBN_FLAKY)
-    location = (await request(caller, service.id, today().isoformat())).headers["location"]
+    location = (await request(caller, service.id, sydney_today().isoformat())).headers["location"]
     outcome = await poll(caller, location, timeout=30, version="7")
     assert outcome.status_code == 200 and outcome.json()["status"] == "COMPLETED"
     assert (await stored(caller, service.id)).attempts == 1
@@ -373,7 +364,7 @@ async def test_flaky_nbn_is_retried_until_it_completes(caller: Caller) -> None:
 
 async def test_nbn_down_ends_in_error_after_the_retry_budget(caller: Caller) -> None:
     service = await caller.service(sc.NBN_DOWN)
-    location = (await request(caller, service.id, today().isoformat())).headers["location"]
+    location = (await request(caller, service.id, sydney_today().isoformat())).headers["location"]
     outcome = await poll(caller, location, timeout=40, version="7")
     assert outcome.status_code == 200, outcome.text
     body = outcome.json()

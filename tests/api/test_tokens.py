@@ -30,14 +30,10 @@ from cancelgate.auth.tokens import AUDIENCE
 from tests.api.checks import assert_error
 from tests.api.conftest import Caller
 from tests.api.test_oauth import assert_oauth_error, assertion, jwt_form
+from tests.vectors import b64url
 
 PROBE = "/api/connect/orders/appointment-cancellations/requests/1"
 UNKNOWN_CLIENT_PK = 2**31 - 1
-
-
-def b64url(data: bytes) -> str:
-    """Unpadded base64url (RFC 7515 §2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def segment(value: dict[str, Any]) -> str:

@@ -14,40 +14,7 @@ from cancelgate.events.models import Event
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.ux.models import UxAppointment
 from tests.api.conftest import Channel
-
-INSTALLATION_BODY: dict[str, Any] = {
-    "status": "cancelled",
-    "relatedEntity": [
-        {
-            "@type": "RelatedEntity",
-            "@referredType": "CancellationReason",
-            "id": "CR",
-            "name": "User canceled appointment",
-            "role": "cancellationReason",
-        },
-        {
-            "id": "8211990010043396",
-            "role": "Customer Account",
-            "@referredType": "BillingAccount",
-            "characteristics": [
-                {"name": "type", "value": "RES"},
-                {"name": "provisionableType", "value": "P"},
-            ],
-        },
-    ],
-    "validFor": {"endDateTime": "2026-03-05T12:00:00.000-04:00"},
-    "characteristics": [{"name": "orderClass", "value": "S"}],
-}
-TECHNICAL_BODY: dict[str, Any] = {
-    "status": "cancelled",
-    "relatedEntity": [INSTALLATION_BODY["relatedEntity"][0]],
-    "validFor": {"endDateTime": "2026-03-05T12:00:00.000-04:00"},
-    "characteristics": [{"name": "orderClass", "value": "T"}],
-}
-BAD_REQUEST = "The request is invalid or not properly formed."
-MALFORMED = (
-    "Malformed request syntax, invalid request message framing, or deceptive request routing."
-)
+from tests.support import BAD_REQUEST, INSTALLATION_BODY, MALFORMED, TECHNICAL_BODY
 
 
 def assert_ux_error(response: httpx.Response, status: int, message: str, description: str) -> None:

@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
@@ -15,14 +14,10 @@ from standardwebhooks.webhooks import Webhook
 from cancelgate.upstream.nbn import scenarios
 from cancelgate.upstream.nbn import service_scenarios as sc
 from cancelgate.webhooks.models import WebhookDelivery, WebhookSubscription
-from tests.api.checks import poll
+from tests.api.checks import apoll_until, poll
 from tests.api.conftest import Caller
 from tests.receiver import receiving
-
-SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
-REQUEST = "/api/connect/orders/appointment-cancellations/request"
-SERVICE_REQUEST = "/api/connect/services/service-cancellations/request"
-SYDNEY = ZoneInfo("Australia/Sydney")
+from tests.support import REQUEST, SERVICE_REQUEST, SUBSCRIPTIONS, SYDNEY, sydney_today
 
 
 async def subscribe(caller: Caller, url: str, events: list[str]) -> dict[str, Any]:
@@ -34,16 +29,13 @@ async def subscribe(caller: Caller, url: str, events: list[str]) -> dict[str, An
     return body
 
 
-async def eventually(
-    caller: Caller, path: str, done: Callable[[Any], bool], tries: int = 50
-) -> Any:
-    """GET path until done(body) (bounded: `tries` times 0.1 s); the last body either way."""
-    for _ in range(tries):
-        body = (await caller.http.get(path, headers=caller.headers())).json()
-        if done(body):
-            break
-        await asyncio.sleep(0.1)
-    return body
+async def eventually(caller: Caller, path: str, done: Callable[[Any], bool]) -> Any:
+    """The body of GET path once done(body) (bounded: 5 s)."""
+
+    async def fetch() -> Any:
+        return (await caller.http.get(path, headers=caller.headers())).json()
+
+    return await apoll_until(fetch, done, timeout=5, what=path)
 
 
 async def cancel_booked(caller: Caller) -> int:
@@ -159,7 +151,7 @@ async def test_service_events_carry_the_resource(caller: Caller) -> None:
         subscription = await subscribe(caller, receiver.url, ["service.cancelled"])
         body = {
             "serviceId": service.id,
-            "cancellationDate": datetime.now(SYDNEY).date().isoformat(),
+            "cancellationDate": sydney_today().isoformat(),
         }
         response = await caller.http.post(SERVICE_REQUEST, json=body, headers=caller.headers("7"))
         assert response.status_code == 201, response.text

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from cancelgate.webhooks.models import WebhookSubscription
 from tests.api.checks import assert_error, assert_security_headers
 from tests.api.conftest import Caller
+from tests.support import SUBSCRIPTIONS
 
-SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
 HOOK = "http://127.0.0.1:9/hook"
 
 

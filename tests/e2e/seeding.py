@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,8 +19,8 @@ from cancelgate.demo.fixtures import create_appointment
 from cancelgate.demo.service_fixtures import create_service
 from cancelgate.demo.ux_fixtures import create_ux_appointment
 from cancelgate.ux.clients import create_channel_client
+from tests.support import SYDNEY
 
-SYDNEY = ZoneInfo("Australia/Sydney")
 T = TypeVar("T")
 
 

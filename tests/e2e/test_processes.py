@@ -10,9 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -20,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.upstream.csg import scenarios as csg_scenarios
 from cancelgate.upstream.nbn import scenarios, service_scenarios
-from tests.api.test_ux_cancel import INSTALLATION_BODY
 from tests.e2e.seeding import seed, seed_services
 from tests.support import (
     CANCELGATE,
+    INSTALLATION_BODY,
+    REQUEST,
+    SERVICE_REQUEST,
     VERSION_8,
     Process,
     free_port,
@@ -31,17 +31,10 @@ from tests.support import (
     poll_outcome,
     running,
     start,
+    sydney_today,
     token_for,
     wait_until,
 )
-
-REQUEST = "/api/connect/orders/appointment-cancellations/request"
-SERVICE_REQUEST = "/api/connect/services/service-cancellations/request"
-
-
-def sydney_today() -> date:
-    return datetime.now(ZoneInfo("Australia/Sydney")).date()
-
 
 pytestmark = pytest.mark.e2e
 
@@ -60,6 +53,19 @@ class Topology:
     api_process: Process
 
 
+def simulator_env(database_url: str, sim_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The env of processes on database_url whose nbn and CSG are the HTTP simulator at sim_url."""
+    return {
+        "DATABASE_URL": database_url,
+        "CANCELGATE_NBN_MODE": "http",
+        "CANCELGATE_NBN_BASE_URL": sim_url,
+        "CANCELGATE_CSG_MODE": "http",
+        "CANCELGATE_CSG_BASE_URL": sim_url,
+        "CANCELGATE_DATA_DIR": str(data_dir),
+        **extra,
+    }
+
+
 @contextmanager
 def api_and_simulator(
     database_url: str, tmp_path: Path, *, api_workers: int = 1, **extra_env: str
@@ -67,15 +73,7 @@ def api_and_simulator(
     """`cancelgate simulator` (nbn and CSG) and `cancelgate serve --no-worker` using it."""
     api_port, sim_port = free_port(), free_port()
     api, sim = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}"
-    env = {
-        "DATABASE_URL": database_url,
-        "CANCELGATE_NBN_MODE": "http",
-        "CANCELGATE_NBN_BASE_URL": sim,
-        "CANCELGATE_CSG_MODE": "http",
-        "CANCELGATE_CSG_BASE_URL": sim,
-        "CANCELGATE_DATA_DIR": str(tmp_path),
-        **extra_env,
-    }
+    env = simulator_env(database_url, sim, tmp_path, **extra_env)
     serve = ["serve", "--port", str(api_port), "--no-worker", "--workers", str(api_workers)]
     with (
         running(

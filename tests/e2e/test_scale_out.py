@@ -16,10 +16,11 @@ from cancelgate.db.migrate import head_revision
 from cancelgate.db.urls import libpq_url
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.nbn import scenarios
-from tests.api.test_ux_cancel import INSTALLATION_BODY
 from tests.e2e.seeding import seed, seed_channel, seed_ux
-from tests.e2e.test_processes import REQUEST, api_and_simulator, nbn_effective_cancellations
+from tests.e2e.test_processes import api_and_simulator, nbn_effective_cancellations
 from tests.support import (
+    INSTALLATION_BODY,
+    REQUEST,
     VERSION_8,
     count,
     drop_database,
@@ -40,6 +41,10 @@ CRASH_REQUESTS = 300
 
 def set_fault(sim: str, target: str, **fault: object) -> None:
     httpx.put(f"{sim}/sim/v1/faults/{target}", json=fault).raise_for_status()
+
+
+def clear_fault(sim: str, target: str) -> None:
+    httpx.delete(f"{sim}/sim/v1/faults/{target}").raise_for_status()
 
 
 def sim_calls(sim: str, target: str) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -13,6 +12,7 @@ from cancelgate.clock import start_of_day
 from cancelgate.upstream.nbn import service_scenarios as sc
 from tests.e2e.seeding import seed_services
 from tests.support import (
+    SYDNEY,
     count,
     free_port,
     poll_outcome,
@@ -24,7 +24,6 @@ from tests.support import (
 )
 
 pytestmark = pytest.mark.e2e
-SYDNEY = ZoneInfo("Australia/Sydney")
 BASE = "/api/connect/services/service-cancellations"
 # Real seconds from the start of the test until the processes' clock reaches midnight.
 LEAD_SECONDS = 12.0

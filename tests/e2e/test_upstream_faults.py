@@ -20,29 +20,30 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from cancelgate.db.migrate import upgrade
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.faults import CSG_CANCEL, NBN_CANCEL, NBN_CHECK, NBN_SERVICE_CANCEL
 from cancelgate.upstream.nbn import scenarios, service_scenarios
 from tests.api.checks import assert_error
-from tests.api.test_ux_cancel import INSTALLATION_BODY
 from tests.e2e.seeding import seed, seed_channel, seed_services, seed_ux
-from tests.e2e.test_processes import REQUEST, SERVICE_REQUEST, sydney_today
-from tests.e2e.test_scale_out import set_fault, sim_calls
+from tests.e2e.test_processes import simulator_env
+from tests.e2e.test_scale_out import clear_fault, set_fault, sim_calls
 from tests.support import (
+    INSTALLATION_BODY,
+    REQUEST,
+    SERVICE_REQUEST,
     VERSION_8,
     Process,
     count,
-    create_database,
-    drop_database,
     free_port,
     job_counts,
+    location_id,
+    migrated_database,
     poll_outcome,
     query,
     report,
     start,
+    sydney_today,
     token_for,
     wait_for_http,
     wait_until,
@@ -128,6 +129,12 @@ class Simulator:
         """True while the process runs."""
         return self.process is not None and self.process.proc.poll() is None
 
+    def ensure_up(self) -> None:
+        """Start it again unless it runs (a test stopped it, or it died)."""
+        if not self.up:
+            self.process = None
+            self.start()
+
 
 @dataclass
 class Rig:
@@ -172,58 +179,43 @@ class Seen:
 @pytest.fixture(scope="module")
 def rig(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     """A database of the module's own, the simulator, `serve --no-worker` and a worker."""
-    server = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
-    url = create_database(server)
-    upgrade(url)
-    log_dir = tmp_path_factory.mktemp("faults")
-    api_port, sim_port = free_port(), free_port()
-    api, sim_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}"
-    env = {
-        "DATABASE_URL": url,
-        "CANCELGATE_NBN_MODE": "http",
-        "CANCELGATE_NBN_BASE_URL": sim_url,
-        "CANCELGATE_CSG_MODE": "http",
-        "CANCELGATE_CSG_BASE_URL": sim_url,
-        "CANCELGATE_DATA_DIR": str(log_dir),
-        **FAULT_ENV,
-    }
-    sim = Simulator(sim_port, env, log_dir)
-    processes: list[Process] = []
-    try:
-        sim.start()
-        serve = ["serve", "--port", str(api_port), "--no-worker"]
-        api_process = start(serve, env, log_dir / "api.log")
-        processes.append(api_process)
-        wait_for_http(api + "/healthz", timeout=30, proc=api_process.proc)
-        worker = start(["worker", "--concurrency", "10"], env, log_dir / "worker.log")
-        processes.append(worker)
-        yield Rig(url, api, sim, api_process, worker, seed_channel(url, "faults"))
-    finally:
-        for process in reversed(processes):
-            process.stop()
-        if sim.process is not None:
-            sim.process.stop()
-        drop_database(url)
+    with migrated_database(database_url) as url:
+        log_dir = tmp_path_factory.mktemp("faults")
+        api_port, sim_port = free_port(), free_port()
+        api, sim_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{sim_port}"
+        env = simulator_env(url, sim_url, log_dir, **FAULT_ENV)
+        sim = Simulator(sim_port, env, log_dir)
+        processes: list[Process] = []
+        try:
+            sim.start()
+            serve = ["serve", "--port", str(api_port), "--no-worker"]
+            api_process = start(serve, env, log_dir / "api.log")
+            processes.append(api_process)
+            wait_for_http(api + "/healthz", timeout=30, proc=api_process.proc)
+            worker = start(["worker", "--concurrency", "10"], env, log_dir / "worker.log")
+            processes.append(worker)
+            yield Rig(url, api, sim, api_process, worker, seed_channel(url, "faults"))
+        finally:
+            for process in reversed(processes):
+                process.stop()
+            if sim.process is not None:
+                sim.process.stop()
 
 
 @pytest.fixture(autouse=True)
 def healthy(rig: Rig) -> Iterator[None]:
     """Each test starts and ends with the simulator up, no fault in force, API and worker alive."""
-    if not rig.sim.up:
-        rig.sim.process = None
-        rig.sim.start()
+    rig.sim.ensure_up()
     clear_faults(rig)
     yield
-    if not rig.sim.up:
-        rig.sim.process = None
-        rig.sim.start()
+    rig.sim.ensure_up()
     clear_faults(rig)
     rig.alive()
 
 
 def clear_faults(rig: Rig) -> None:
     for target in (NBN_CHECK, NBN_CANCEL, NBN_SERVICE_CANCEL, CSG_CANCEL):
-        httpx.delete(f"{rig.sim.url}/sim/v1/faults/{target}").raise_for_status()
+        clear_fault(rig.sim.url, target)
 
 
 @contextmanager
@@ -240,7 +232,7 @@ def upstream_fault(rig: Rig, target: str, fault: str) -> Iterator[None]:
     try:
         yield
     finally:
-        httpx.delete(f"{rig.sim.url}/sim/v1/faults/{target}").raise_for_status()
+        clear_fault(rig.sim.url, target)
 
 
 @contextmanager
@@ -270,10 +262,6 @@ def effective_cancellations(sim_url: str, nbn_appointment_id: str) -> int:
     """The nbn's accepted cancellations of one appointment (its idempotency record)."""
     stats = httpx.get(f"{sim_url}/nbn/v1/stats", params={"nbn_appointment_id": nbn_appointment_id})
     return int(stats.json()["effectiveCancellations"])
-
-
-def last_id(location: str) -> int:
-    return int(location.rstrip("/").rsplit("/", 1)[1])
 
 
 # (a) The appointment pre-check is synchronous: an nbn fault is the caller's 502, nothing stored.
@@ -377,7 +365,7 @@ def test_processing_retries_through_an_nbn_cancel_outage(rig: Rig, fault: str) -
         posts = [http.post(REQUEST, json={"appointmentId": i}) for i in ids]
         assert [p.status_code for p in posts] == [201] * n, [p.text for p in posts]
         locations = [p.headers["location"] for p in posts]
-        cancellation_ids = [last_id(location) for location in locations]
+        cancellation_ids = [location_id(location) for location in locations]
 
         def retried(at_least: dict[int, int]) -> bool:
             attempts = job_attempts(rig.database_url, APPOINTMENT_TASK, cancellation_ids)
@@ -411,7 +399,7 @@ def test_processing_retries_through_an_nbn_cancel_outage(rig: Rig, fault: str) -
             rig.sim.start()  # a new process: its call counter starts again at 0
             calls_at_recovery = 0
         else:
-            httpx.delete(f"{rig.sim.url}/sim/v1/faults/{NBN_CANCEL}").raise_for_status()
+            clear_fault(rig.sim.url, NBN_CANCEL)
             calls_at_recovery = sim_calls(rig.sim.url, NBN_CANCEL)
         recovered_at = time.monotonic()
         outcomes = [poll_outcome(http, location, {}, timeout=30) for location in locations]
@@ -502,7 +490,7 @@ def test_service_submission_retries_through_an_nbn_outage(rig: Rig) -> None:
         retrying = [shown(s) for s in service_ids]
         during = [http.get(location, headers=v7) for location in locations]
         outage_calls = sim_calls(rig.sim.url, NBN_SERVICE_CANCEL) - calls_before
-        httpx.delete(f"{rig.sim.url}/sim/v1/faults/{NBN_SERVICE_CANCEL}").raise_for_status()
+        clear_fault(rig.sim.url, NBN_SERVICE_CANCEL)
         recovered_at = time.monotonic()
         outcomes = [poll_outcome(http, location, v7, timeout=30) for location in locations]
         recovery_s = time.monotonic() - recovered_at

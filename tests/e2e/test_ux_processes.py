@@ -12,10 +12,9 @@ import httpx
 import pytest
 
 from cancelgate.upstream.csg import scenarios as csg
-from tests.api.test_ux_cancel import INSTALLATION_BODY
 from tests.e2e.seeding import seed_ux
 from tests.e2e.test_processes import api_and_simulator
-from tests.support import CANCELGATE, query
+from tests.support import CANCELGATE, INSTALLATION_BODY, query
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,10 @@ import pytest
 
 from cancelgate.upstream.nbn import scenarios
 from tests.e2e.seeding import seed
-from tests.e2e.test_processes import REQUEST
 from tests.receiver import receiving
 from tests.support import (
+    REQUEST,
+    SUBSCRIPTIONS,
     VERSION_8,
     free_port,
     poll_outcome,
@@ -25,7 +26,6 @@ from tests.support import (
 )
 
 pytestmark = pytest.mark.e2e
-SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
 WEBHOOK_ENV = {
     "CANCELGATE_WEBHOOK_ALLOW_INSECURE": "true",
     "CANCELGATE_WEBHOOK_RETRY_SCHEDULE": "0.5,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1",

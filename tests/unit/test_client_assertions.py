@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +18,7 @@ from cancelgate.auth.assertions import (
     verify_assertion,
 )
 from cancelgate.auth.clients import validate_jwks
+from tests.vectors import b64url
 
 KEY = RSAKey.generate_key(2048)
 OTHER_KEY = RSAKey.generate_key(2048)
@@ -63,7 +63,7 @@ def verify(assertion: str, jwks: dict[str, Any] | None = None, **kw: Any) -> Ver
 
 def b64(data: Any) -> str:
     raw = data if isinstance(data, bytes) else json.dumps(data).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return b64url(raw)
 
 
 def test_assertion_type() -> None:

@@ -50,6 +50,13 @@ from cancelgate.client.tokens import (
     token_form,
 )
 from cancelgate.client.ux import cancel_body
+from tests.vectors import (
+    VECTOR_BODY,
+    VECTOR_ID,
+    VECTOR_SECRET,
+    VECTOR_SIGNATURE,
+    VECTOR_TIMESTAMP,
+)
 
 NOW = datetime(2025, 10, 29, 4, 1, 55, tzinfo=UTC)
 POLICY = PollPolicy()
@@ -319,13 +326,6 @@ def test_cancel_body_keeps_an_unknown_reason_code_as_its_name() -> None:
 
 
 # --- verify_webhook ---------------------------------------------------------------------
-
-# The published Standard Webhooks / Svix test vector.
-VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-VECTOR_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
-VECTOR_TIMESTAMP = 1614265330
-VECTOR_BODY = b'{"test": 2432232314}'
-VECTOR_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
 def new_secret() -> str:

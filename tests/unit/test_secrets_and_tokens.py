@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -27,6 +26,7 @@ from cancelgate.auth.tokens import (
     issue_access_token,
     verify_access_token,
 )
+from tests.vectors import b64url
 
 PEPPER = b"x" * 32
 KEYS = InstanceKeys(signing_key=RSAKey.generate_key(2048), pepper=PEPPER, sealing_key=b"s" * 32)
@@ -218,21 +218,17 @@ def test_exp_must_be_an_integer(exp: Any) -> None:
         verify_access_token(KEYS, sign(good_claims(exp=exp)), now=NOW)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def test_hs256_token_with_the_public_key_as_secret_is_rejected() -> None:
     public_pem = KEYS.signing_key.as_pem(private=False)
-    header = _b64(json.dumps({"alg": "HS256", "kid": KEYS.kid}).encode())
-    payload = _b64(json.dumps(good_claims()).encode())
+    header = b64url(json.dumps({"alg": "HS256", "kid": KEYS.kid}).encode())
+    payload = b64url(json.dumps(good_claims()).encode())
     signature = hmac.new(public_pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     with pytest.raises(InvalidToken):
-        verify_access_token(KEYS, f"{header}.{payload}.{_b64(signature)}", now=NOW)
+        verify_access_token(KEYS, f"{header}.{payload}.{b64url(signature)}", now=NOW)
 
 
 def test_alg_none_token_is_rejected() -> None:
-    header = _b64(json.dumps({"alg": "none"}).encode())
-    payload = _b64(json.dumps(good_claims()).encode())
+    header = b64url(json.dumps({"alg": "none"}).encode())
+    payload = b64url(json.dumps(good_claims()).encode())
     with pytest.raises(InvalidToken):
         verify_access_token(KEYS, f"{header}.{payload}.", now=NOW)

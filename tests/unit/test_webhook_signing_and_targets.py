@@ -17,13 +17,13 @@ from cancelgate.webhooks.signing import (
     unseal,
 )
 from cancelgate.webhooks.targets import TargetRefused, check_address, check_url
-
-# The published Standard Webhooks / Svix test vector.
-VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-VECTOR_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
-VECTOR_TIMESTAMP = 1614265330
-VECTOR_BODY = b'{"test": 2432232314}'
-VECTOR_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+from tests.vectors import (
+    VECTOR_BODY,
+    VECTOR_ID,
+    VECTOR_SECRET,
+    VECTOR_SIGNATURE,
+    VECTOR_TIMESTAMP,
+)
 
 
 def test_signature_matches_the_published_vector() -> None:
