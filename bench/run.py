@@ -2,7 +2,8 @@
 
 Processes run on 127.0.0.1; the server under test is pinned to CPU 0, the load generator (and
 the embedded PostgreSQL, when it is ours) to CPU 1. Each figure of ours stands beside the
-ceiling: a minimal FastAPI app served the same way.
+ceiling: a minimal FastAPI app served the same way. The JSON is rewritten after each measure,
+and a measure that fails records why under its key; the run goes on to the next one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +58,15 @@ SMALL, LARGE = 10_000, 1_000_000
 E2E_RATE, E2E_SECONDS = 100, 10
 # Also measured at a rate this machine sustains, to show the latency of an unsaturated system.
 E2E_LIGHT_RATE = 20
+# httpx keeps an idle connection 5 s by default: as long as uvicorn's timeout_keep_alive (5 s,
+# which `cancelgate serve` keeps), on a clock that starts later (once the client has read the
+# response). A connection taken from the pool near 5 s idle is closed by the server before the
+# request lands when the load generator is slow to send it (RemoteProtocolError or ReadError).
+# At 2 s the server's close is 3 s away from any reuse.
+KEEPALIVE_SECONDS = 2.0
+# How a request fails when its connection closed before the answer: worth one more try if the
+# request is idempotent.
+CLOSED_BEFORE_ANSWER = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 QUEUED = 10_000
 # What every server and worker of the suite runs with, beside its database and data dir.
 SERVER_ENV = {"CANCELGATE_LOG_LEVEL": "WARNING", "CANCELGATE_SANDBOX": "false"}
@@ -67,6 +79,16 @@ UX_BODY = {
     "validFor": {"endDateTime": "2026-03-05T12:00:00.000-04:00"},
     "characteristics": [{"name": "orderClass", "value": "S"}],
 }
+# The measures, in the order they are taken; each is a key of the JSON.
+RATIO_MEASURES = (
+    "get_appointment_request",
+    "get_service_cancellation",
+    "post_appointment_cancellation",
+    "patch_ux_cancel",
+)
+SERVER_MEASURES = (*RATIO_MEASURES, "growth", "memory")
+E2E_MEASURES = ("end_to_end_light", "end_to_end")
+MEASURES = ("ceiling", *SERVER_MEASURES, *E2E_MEASURES, "worker_throughput")
 
 
 @dataclass
@@ -81,8 +103,79 @@ class Load:
     non2xx: int
 
 
+@dataclass(frozen=True)
+class Fixtures:
+    """What the measures work on, seeded before the first of them."""
+
+    tenant: Tenant
+    cancellation_id: int
+    fresh_post: list[int]
+    e2e_ids: list[int]
+    service_id: int
+    channel: dict[str, str]
+    ux_ids: list[str]
+
+
 def log(message: str) -> None:
+    """A progress line on stderr."""
     print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception in one line; a TaskGroup's by its first sub-exception."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Results:
+    """The run's figures by measure, rewritten to its JSON file as each measure is taken."""
+
+    def __init__(self, path: Path, about: dict[str, Any]) -> None:
+        self.path = path
+        self.about = about
+        self.figures: dict[str, dict[str, Any]] = {}
+
+    def write(self) -> None:
+        """Replace the file in one step, so a crash mid-write leaves the previous version."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".tmp")
+        partial.write_text(json.dumps({**self.figures, **self.about}, indent=2) + "\n")
+        os.replace(partial, self.path)
+
+    def record(self, name: str, figures: dict[str, Any]) -> None:
+        """One measure's figures, written at once."""
+        self.figures[name] = figures
+        self.write()
+
+    def fail(self, names: tuple[str, ...], exc: BaseException) -> None:
+        """Record exc as the reason for each of names not measured yet."""
+        reason = describe(exc)
+        log(f"failed: {reason}")
+        traceback.print_exception(exc, file=sys.stderr)
+        for name in names:
+            self.figures.setdefault(name, {"error": reason})
+        self.write()
+
+    def take(self, name: str, measure: Callable[[], dict[str, Any]]) -> None:
+        """Run one measure and record its figures, or why it failed; the run goes on."""
+        log(name)
+        try:
+            figures = measure()
+        except Exception as exc:
+            self.fail((name,), exc)
+        else:
+            self.record(name, figures)
+
+    async def take_async(self, name: str, measure: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        """`take` for a measure that awaits."""
+        log(name)
+        try:
+            figures = await measure()
+        except Exception as exc:
+            self.fail((name,), exc)
+        else:
+            self.record(name, figures)
 
 
 def pinned(cpu: str, args: list[str], env: dict[str, str], log_file: Path) -> Process:
@@ -138,6 +231,7 @@ def wrk(
 
 
 def header_env(headers: dict[str, str]) -> str:
+    """Headers as report.lua reads them from BENCH_HEADERS."""
     return "|".join(f"{k}:{v}" for k, v in headers.items())
 
 
@@ -148,6 +242,7 @@ def fresh_file(target: Path, lines: list[tuple[str, str]]) -> str:
 
 
 def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
     model = next(
         (
             line.split(":", 1)[1].strip()
@@ -184,13 +279,14 @@ def database() -> tuple[str, str]:
     return url, where
 
 
-def ratio(ours: Load, ceiling: Load) -> dict[str, Any]:
+def ratio(ours: Load, ceiling_rps: float | None) -> dict[str, Any]:
+    """A wrk run's figures beside the ceiling's req/s (None if the ceiling was not measured)."""
     return {
         "rps": ours.rps,
         "p50_ms": ours.p50_ms,
         "p99_ms": ours.p99_ms,
-        "ceiling_rps": ceiling.rps,
-        "ratio": round(ours.rps / ceiling.rps, 3),
+        "ceiling_rps": ceiling_rps,
+        "ratio": round(ours.rps / ceiling_rps, 3) if ceiling_rps else None,
         "requests": ours.requests,
         "non2xx": ours.non2xx + ours.errors,
     }
@@ -200,28 +296,52 @@ async def end_to_end(
     base: str, headers: dict[str, str], ids: list[int], rate: int = E2E_RATE
 ) -> dict[str, Any]:
     """Open loop: a POST every 1/rate s, each polled until 200 (5 ms, doubling to 100 ms, as a
-    client keen on latency would); the time from POST to the 200."""
+    client keen on latency would); the time from POST to the 200. A request that fails (status
+    or transport error) is counted under `failed`; each ends within its 10 s of polling."""
     durations: list[float] = []
     failures: dict[str, int] = {}
+    retried = 0
 
     def failed(reason: str) -> None:
         failures[reason] = failures.get(reason, 0) + 1
 
+    async def poll(client: httpx.AsyncClient, location: str) -> httpx.Response:
+        nonlocal retried
+        try:
+            return await client.get(location, headers=headers)
+        except CLOSED_BEFORE_ANSWER:
+            # A GET is idempotent: sending it again cannot change what it reads.
+            retried += 1
+            return await client.get(location, headers=headers)
+
     async def one(client: httpx.AsyncClient, appointment_id: int) -> None:
         started = time.perf_counter()
-        posted = await client.post(
-            f"{APPOINTMENTS}/request", json={"appointmentId": appointment_id}, headers=headers
-        )
+        try:
+            # Never retried: the server may have taken the first one, and without an
+            # Idempotency-Key a second POST is a second request.
+            posted = await client.post(
+                f"{APPOINTMENTS}/request", json={"appointmentId": appointment_id}, headers=headers
+            )
+        except httpx.TransportError as exc:
+            failed(f"POST {type(exc).__name__}")
+            return
         if posted.status_code != 201:
             failed(f"POST {posted.status_code}")
             return
-        location = posted.headers["location"]
+        location = posted.headers.get("location")
+        if location is None:
+            failed("POST 201 without Location")
+            return
         deadline = started + 10
         pause = 0.005
         while time.perf_counter() < deadline:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.1)
-            answer = await client.get(location, headers=headers)
+            try:
+                answer = await poll(client, location)
+            except httpx.TransportError as exc:
+                failed(f"GET {type(exc).__name__}")
+                return
             if answer.status_code == 200:
                 durations.append(time.perf_counter() - started)
                 return
@@ -230,15 +350,19 @@ async def end_to_end(
                 return
         failed("still 202 after 10 s")
 
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    scheduled = ids[: rate * E2E_SECONDS]
+    limits = httpx.Limits(
+        max_connections=200, max_keepalive_connections=200, keepalive_expiry=KEEPALIVE_SECONDS
+    )
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
-        tasks = []
         start = time.perf_counter()
-        for n, appointment_id in enumerate(ids[: rate * E2E_SECONDS]):
-            # Open loop: each request starts on schedule, whatever the earlier ones are doing.
-            await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
-            tasks.append(asyncio.create_task(one(client, appointment_id)))
-        await asyncio.gather(*tasks)
+        # A task group: if one request raises something unexpected, the others are cancelled
+        # rather than left running against a closed client.
+        async with asyncio.TaskGroup() as requests:
+            for n, appointment_id in enumerate(scheduled):
+                # Open loop: each request starts on schedule, whatever the earlier ones are doing.
+                await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
+                requests.create_task(one(client, appointment_id))
     if len(durations) < 2:
         raise RuntimeError(f"end to end: almost nothing completed: {failures}")
     quantiles = statistics.quantiles(durations, n=100)
@@ -246,8 +370,11 @@ async def end_to_end(
         "rate_rps": rate,
         "p50_ms": round(statistics.median(durations) * 1000, 1),
         "p99_ms": round(quantiles[98] * 1000, 1),
-        "requests": len(tasks),
+        "requests": len(scheduled),
+        "completed": len(durations),
+        "failures": sum(failures.values()),
         "failed": failures,
+        "get_retries": retried,
     }
 
 
@@ -330,6 +457,7 @@ TARGETS = [
 
 
 def verdicts(results: dict[str, Any]) -> list[str]:
+    """Each target, met or missed (a measure that failed misses)."""
     lines = []
     for measure, key, op, target in TARGETS:
         value = results.get(measure, {}).get(key)
@@ -341,58 +469,89 @@ def verdicts(results: dict[str, Any]) -> list[str]:
 
 
 def table(results: dict[str, Any]) -> str:
+    """The README's table; a measure that failed gets a row saying why."""
+
+    def row(label: str, name: str, cells: Callable[[dict[str, Any]], str]) -> str:
+        figures = results.get(name)
+        if figures is None or "error" in figures:
+            reason = "not reached" if figures is None else str(figures["error"])
+            # One short line the table can hold; the JSON has the whole reason.
+            short = (reason.splitlines() or ["?"])[0].replace("|", "/")[:120]
+            return f"| {label} | not measured: {short} | | | | |"
+        return f"| {label} | {cells(figures)}"
+
     rows = [
         "| measure | req/s | p50 ms | p99 ms | ceiling req/s | ratio |",
         "|---|---|---|---|---|---|",
     ]
-    for name in ("get_appointment_request", "get_service_cancellation",
-                 "post_appointment_cancellation", "patch_ux_cancel"):  # fmt: skip
-        r = results[name]
+    if "rps" not in results.get("ceiling", {}):
+        # Measured, the ceiling is a column of the rows below; failed, it has a row of its own.
+        rows.append(row("ceiling", "ceiling", lambda c: ""))
+    for name in RATIO_MEASURES:
         rows.append(
-            f"| {name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['ceiling_rps']} | "
-            f"{r['ratio']} |"
-        )
-    w, g, m = (results[k] for k in ("worker_throughput", "growth", "memory"))
-    for e in (results["end_to_end"], results["end_to_end_light"]):
+            row(name, name, lambda r: (f"{r['rps']} | {r['p50_ms']} | {r['p99_ms']} | "
+                                       f"{r['ceiling_rps']} | {r['ratio']} |"))
+        )  # fmt: skip
+    for name, rate in (("end_to_end", E2E_RATE), ("end_to_end_light", E2E_LIGHT_RATE)):
         rows.append(
-            f"| end_to_end at {e['rate_rps']} req/s | | {e['p50_ms']} | {e['p99_ms']} | | |"
-        )
-    rows.append(f"| worker_throughput | {w['completions_per_s']} completions/s | | | | |")
+            row(f"end_to_end at {rate} req/s", name,
+                lambda e: f"| {e['p50_ms']} | {e['p99_ms']} | | |")
+        )  # fmt: skip
     rows.append(
-        f"| growth (GET p50, {SMALL:,} → {LARGE:,} appointments) | | {g['small_p50_ms']} → "
-        f"{g['large_p50_ms']} | | | {g['ratio']} |"
+        row("worker_throughput", "worker_throughput",
+            lambda w: f"{w['completions_per_s']} completions/s | | | | |")
+    )  # fmt: skip
+    rows.append(
+        row(f"growth (GET p50, {SMALL:,} → {LARGE:,} appointments)", "growth",
+            lambda g: f"| {g['small_p50_ms']} → {g['large_p50_ms']} | | | {g['ratio']} |")
+    )  # fmt: skip
+    rows.append(
+        row("memory (API peak RSS)", "memory", lambda m: f"{m['peak_rss_mb']} MB | | | | |")
     )
-    rows.append(f"| memory (API peak RSS) | {m['peak_rss_mb']} MB | | | | |")
     return "\n".join(rows)
 
 
+def report(results: Results) -> None:
+    """Write the JSON and print the table and the verdicts."""
+    results.write()
+    print(table(results.figures))
+    print("\n".join(verdicts(results.figures)))
+    print(f"written to {results.path.relative_to(ROOT)}")
+
+
 def main() -> None:
+    """Take every measure; whatever fails, end by writing the JSON and printing the table."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make bench` (it installs it)")
     logs = Path(tempfile.mkdtemp(prefix="cancelgate-bench-"))
-    url, where = database()
-    log(f"database ready ({where}); logs in {logs}")
-    seeder = Seeder(url)
-    env = {**SERVER_ENV, "DATABASE_URL": url, "CANCELGATE_DATA_DIR": str(logs)}
-    results: dict[str, Any] = {}
-    try:
-        results = asyncio.run(measure(url, seeder, env, logs))
-    finally:
-        asyncio.run(seeder.close())
-        drop_database(url)
-        release_embedded()
-    results["machine"] = {**machine(), "database": where}
-    results["command"] = "make bench"
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    # Named when the run starts: a run that crosses midnight stays in one file.
     out = RESULTS / f"{datetime.now(UTC):%Y-%m-%d}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results))
-    print("\n".join(verdicts(results)))
-    print(f"written to {out.relative_to(ROOT)}")
+    results = Results(out, {"machine": {**machine(), "database": None}, "command": "make bench"})
+    try:
+        run_suite(results, logs)
+    except Exception as exc:
+        results.fail(MEASURES, exc)
+    finally:
+        report(results)
 
 
-async def measure(url: str, seeder: Seeder, env: dict[str, str], logs: Path) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+def run_suite(results: Results, logs: Path) -> None:
+    """A fresh database, every measure on it, then the database dropped and released."""
+    try:
+        url, where = database()
+        results.about["machine"]["database"] = where
+        log(f"database ready ({where}); logs in {logs}")
+        env = {**SERVER_ENV, "DATABASE_URL": url, "CANCELGATE_DATA_DIR": str(logs)}
+        try:
+            asyncio.run(measure(results, url, env, logs))
+        finally:
+            drop_database(url)
+    finally:
+        release_embedded()
+
+
+async def seed(seeder: Seeder) -> Fixtures:
+    """Everything the measures work on, but the large growth batch and the worker's queue."""
     tenant = await seeder.tenant(f"bench-{int(time.time())}")
     log("seeding")
     small = await seeder.appointments(tenant, SMALL, completed=True)
@@ -402,102 +561,179 @@ async def measure(url: str, seeder: Seeder, env: dict[str, str], logs: Path) -> 
     e2e_ids = await seeder.ids(await seeder.appointments(tenant, e2e_count, completed=False))
     (service_id,) = await seeder.services(tenant, 1)
     channel, ux_ids = await seeder.ux(15_000)
+    return Fixtures(tenant, cancellation_id, fresh_post, e2e_ids, service_id, channel, ux_ids)
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    ceiling = pinned(SERVER_CPU, [sys.executable, "-m", "bench.ceiling", str(port)], env,
-                     logs / "ceiling.log")  # fmt: skip
+
+async def measure(results: Results, url: str, env: dict[str, str], logs: Path) -> None:
+    """Seed, then take every measure in turn. A measure that fails is recorded; so is a phase
+    whose server does not start, for each of its measures; the run goes on to the next."""
+    # The seeder's connections belong to this event loop: opened and closed in it.
+    seeder = Seeder(url)
     try:
-        wait_for_http(base + "/constant", timeout=60, proc=ceiling.proc)
-        log("ceiling")
+        fixtures = await seed(seeder)
+        port = free_port()
+        results.take("ceiling", lambda: ceiling(port, env, logs))
+        try:
+            await server_measures(results, seeder, fixtures, port, env, logs)
+        except Exception as exc:
+            results.fail(SERVER_MEASURES, exc)
+        try:
+            await end_to_end_measures(results, url, fixtures, port, env, logs)
+        except Exception as exc:
+            results.fail(E2E_MEASURES, exc)
+        await results.take_async(
+            "worker_throughput", lambda: queued_worker(url, seeder, fixtures.tenant, env, logs)
+        )
+    finally:
+        await seeder.close()
+
+
+def serve_args(port: int) -> list[str]:
+    """`cancelgate serve` as every measure of ours runs it."""
+    return [str(BIN / "cancelgate"), "serve", "--no-worker", "--port", str(port)]
+
+
+def ceiling(port: int, env: dict[str, str], logs: Path) -> dict[str, Any]:
+    """The minimal app under the GETs' wrk run: the req/s ours are compared with."""
+    base = f"http://127.0.0.1:{port}"
+    app = pinned(SERVER_CPU, [sys.executable, "-m", "bench.ceiling", str(port)], env,
+                 logs / "ceiling.log")  # fmt: skip
+    try:
+        wait_for_http(base + "/constant", timeout=60, proc=app.proc)
         top = wrk(base, "get.lua", {"BENCH_PATH": "/constant", "BENCH_HEADERS": ""})
     finally:
-        ceiling.stop(timeout=STOP_SECONDS)
+        app.stop(timeout=STOP_SECONDS)
+    return {
+        "rps": top.rps,
+        "p50_ms": top.p50_ms,
+        "p99_ms": top.p99_ms,
+        "requests": top.requests,
+        "non2xx": top.non2xx + top.errors,
+    }
 
-    serve_args = [str(BIN / "cancelgate"), "serve", "--no-worker", "--port", str(port)]
-    server = pinned(SERVER_CPU, serve_args, env, logs / "serve.log")
+
+async def server_measures(
+    results: Results,
+    seeder: Seeder,
+    fixtures: Fixtures,
+    port: int,
+    env: dict[str, str],
+    logs: Path,
+) -> None:
+    """The wrk measures, growth and memory, on one `serve --no-worker` process."""
+    base = f"http://127.0.0.1:{port}"
+    ceiling_rps = results.figures.get("ceiling", {}).get("rps")
+    server = pinned(SERVER_CPU, serve_args(port), env, logs / "serve.log")
     try:
         wait_for_http(base + "/readyz", timeout=60, proc=server.proc)
+        tenant = fixtures.tenant
         token = token_for(base, tenant.client_id, tenant.client_secret)
         auth = {"Authorization": f"Bearer {token}"}
-        v8 = header_env({**auth, "X-API-VERSION": "8"})
-        v7 = header_env({**auth, "X-API-VERSION": "7"})
-        get_path = f"{APPOINTMENTS}/requests/{cancellation_id}"
-        log("GET appointment-cancellation request")
-        results["get_appointment_request"] = ratio(
-            wrk(base, "get.lua", {"BENCH_PATH": get_path, "BENCH_HEADERS": v8}), top
+        get_path = f"{APPOINTMENTS}/requests/{fixtures.cancellation_id}"
+        get_env = {
+            "BENCH_PATH": get_path,
+            "BENCH_HEADERS": header_env({**auth, "X-API-VERSION": "8"}),
+        }
+        results.take(
+            "get_appointment_request", lambda: ratio(wrk(base, "get.lua", get_env), ceiling_rps)
         )
-        log("GET service-cancellation")
-        service_path = f"{SERVICE_CANCELLATIONS}/requests/{service_id}"
-        results["get_service_cancellation"] = ratio(
-            wrk(base, "get.lua", {"BENCH_PATH": service_path, "BENCH_HEADERS": v7}), top
+        service_env = {
+            "BENCH_PATH": f"{SERVICE_CANCELLATIONS}/requests/{fixtures.service_id}",
+            "BENCH_HEADERS": header_env({**auth, "X-API-VERSION": "7"}),
+        }
+        results.take(
+            "get_service_cancellation",
+            lambda: ratio(wrk(base, "get.lua", service_env), ceiling_rps),
         )
-        log("POST appointment cancellation")
         posts = fresh_file(
             logs / "posts.txt",
-            [(f"{APPOINTMENTS}/request", json.dumps({"appointmentId": i})) for i in fresh_post],
-        )
-        json_v8 = header_env({**auth, "X-API-VERSION": "8", "Content-Type": "application/json"})
-        results["post_appointment_cancellation"] = ratio(
-            wrk(base, "fresh.lua",
-                {"BENCH_IDS_FILE": posts, "BENCH_METHOD": "POST", "BENCH_HEADERS": json_v8}),
-            top,
+            [(f"{APPOINTMENTS}/request", json.dumps({"appointmentId": i}))
+             for i in fixtures.fresh_post],
         )  # fmt: skip
-        log("PATCH UX cancel")
+        json_v8 = header_env({**auth, "X-API-VERSION": "8", "Content-Type": "application/json"})
+        post_env = {"BENCH_IDS_FILE": posts, "BENCH_METHOD": "POST", "BENCH_HEADERS": json_v8}
+        results.take(
+            "post_appointment_cancellation",
+            lambda: ratio(wrk(base, "fresh.lua", post_env), ceiling_rps),
+        )
         patches = fresh_file(
             logs / "patches.txt",
-            [(f"/ecom-ux/v1/PR/appointment/{i}", json.dumps(UX_BODY)) for i in ux_ids],
+            [(f"/ecom-ux/v1/PR/appointment/{i}", json.dumps(UX_BODY)) for i in fixtures.ux_ids],
         )
         ux_headers = header_env(
-            {**channel, "X-Correlation-ID": "bench", "Content-Type": "application/json"}
+            {**fixtures.channel, "X-Correlation-ID": "bench", "Content-Type": "application/json"}
         )
-        results["patch_ux_cancel"] = ratio(
-            wrk(base, "fresh.lua",
-                {"BENCH_IDS_FILE": patches, "BENCH_METHOD": "PATCH", "BENCH_HEADERS": ux_headers}),
-            top,
-        )  # fmt: skip
-        log(f"growth: GET at {SMALL:,} appointments")
-        small_load = wrk(base, "get.lua", {"BENCH_PATH": get_path, "BENCH_HEADERS": v8},
-                         connections=8, seconds=5)  # fmt: skip
-        log(f"growth: seeding to {LARGE:,} appointments")
-        total = await seeder.scalar("SELECT count(*) FROM appointments")
-        await seeder.appointments(tenant, LARGE - total, completed=True)
-        large_load = wrk(base, "get.lua", {"BENCH_PATH": get_path, "BENCH_HEADERS": v8},
-                         connections=8, seconds=5)  # fmt: skip
-        results["growth"] = {
-            "small_p50_ms": small_load.p50_ms,
-            "large_p50_ms": large_load.p50_ms,
-            "ratio": round(large_load.p50_ms / small_load.p50_ms, 2),
-            "appointments": [SMALL, LARGE],
+        patch_env = {
+            "BENCH_IDS_FILE": patches,
+            "BENCH_METHOD": "PATCH",
+            "BENCH_HEADERS": ux_headers,
         }
+        results.take(
+            "patch_ux_cancel", lambda: ratio(wrk(base, "fresh.lua", patch_env), ceiling_rps)
+        )
+        await results.take_async("growth", lambda: growth(base, seeder, tenant, get_env))
         # VmHWM: the high-water mark over every measure this process served.
-        results["memory"] = {"peak_rss_mb": round(peak_rss_mb(server.proc.pid), 1)}
+        results.take("memory", lambda: {"peak_rss_mb": round(peak_rss_mb(server.proc.pid), 1)})
     finally:
         server.stop(timeout=STOP_SECONDS)
 
-    # The scale-out topology: one API process on its CPU, one worker process free to use
-    # either (an in-process worker would share one CPU with every POST and poll).
-    log(f"end to end (serve --no-worker and a worker process); {drop_backlog(url)} jobs dropped")
-    server = pinned(SERVER_CPU, serve_args, env, logs / "serve-e2e.log")
+
+async def growth(
+    base: str, seeder: Seeder, tenant: Tenant, get_env: dict[str, str]
+) -> dict[str, Any]:
+    """The GET's p50 at SMALL appointments, then at LARGE (seeded in between)."""
+    small_load = wrk(base, "get.lua", get_env, connections=8, seconds=5)
+    log(f"growth: seeding to {LARGE:,} appointments")
+    total = await seeder.scalar("SELECT count(*) FROM appointments")
+    await seeder.appointments(tenant, LARGE - total, completed=True)
+    large_load = wrk(base, "get.lua", get_env, connections=8, seconds=5)
+    return {
+        "small_p50_ms": small_load.p50_ms,
+        "large_p50_ms": large_load.p50_ms,
+        "ratio": round(large_load.p50_ms / small_load.p50_ms, 2),
+        "appointments": [SMALL, LARGE],
+    }
+
+
+async def end_to_end_measures(
+    results: Results, url: str, fixtures: Fixtures, port: int, env: dict[str, str], logs: Path
+) -> None:
+    """Both end-to-end rates on the scale-out topology: one API process on its CPU, one worker
+    process free to use either (an in-process worker would share one CPU with every POST and
+    poll)."""
+    base = f"http://127.0.0.1:{port}"
+    log(f"end to end: {drop_backlog(url)} queued jobs dropped")
+    server = pinned(SERVER_CPU, serve_args(port), env, logs / "serve-e2e.log")
     worker = pinned("0,1", [str(BIN / "cancelgate"), "worker", "--concurrency", "20"], env,
                     logs / "worker-e2e.log")  # fmt: skip
     try:
         wait_for_http(base + "/readyz", timeout=60, proc=server.proc)
-        headers = {**auth, "X-API-VERSION": "8"}  # the token outlives the whole run
-        light = e2e_ids[: E2E_LIGHT_RATE * E2E_SECONDS]
-        results["end_to_end_light"] = await end_to_end(base, headers, light, E2E_LIGHT_RATE)
+        tenant = fixtures.tenant
+        token = token_for(base, tenant.client_id, tenant.client_secret)
+        headers = {"Authorization": f"Bearer {token}", "X-API-VERSION": "8"}
+        light = fixtures.e2e_ids[: E2E_LIGHT_RATE * E2E_SECONDS]
+        heavy = fixtures.e2e_ids[len(light) :]
+        await results.take_async(
+            "end_to_end_light", lambda: end_to_end(base, headers, light, E2E_LIGHT_RATE)
+        )
         drop_backlog(url)
-        results["end_to_end"] = await end_to_end(base, headers, e2e_ids[len(light) :])
+        await results.take_async("end_to_end", lambda: end_to_end(base, headers, heavy))
     finally:
-        worker.stop(timeout=STOP_SECONDS)
-        server.stop(timeout=STOP_SECONDS)
+        try:
+            worker.stop(timeout=STOP_SECONDS)
+        finally:
+            server.stop(timeout=STOP_SECONDS)
 
+
+async def queued_worker(
+    url: str, seeder: Seeder, tenant: Tenant, env: dict[str, str], logs: Path
+) -> dict[str, Any]:
+    """QUEUED fresh cancellations queued behind no backlog, and one worker's pace through them."""
     log(f"worker throughput: {QUEUED:,} queued cancellations, one worker")
     drop_backlog(url)
     queued = await seeder.appointments(tenant, QUEUED, completed=False)
     queue_cancellations(url, tenant, queued)
-    results["worker_throughput"] = worker_throughput(url, queued, env, logs)
-    return results
+    return worker_throughput(url, queued, env, logs)
 
 
 if __name__ == "__main__":

@@ -28,16 +28,18 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Notified (holding `lock`) each time a request is recorded.
+    arrival: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrival = threading.Condition(self.lock)
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
         """Until `count` requests have arrived (bounded by timeout)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.requests) >= count:
-                    return list(self.requests)
-            time.sleep(0.05)
-        raise TimeoutError(f"{len(self.requests)} of {count} webhook requests arrived")
+        with self.arrival:
+            if not self.arrival.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise TimeoutError(f"{len(self.requests)} of {count} webhook requests arrived")
+            return list(self.requests)
 
     async def arrived(self, count: int, timeout: float = 20.0) -> list[Received]:
         """`wait_for` from a coroutine: waits in a thread, so the event loop runs on."""
@@ -58,11 +60,12 @@ def receiving(path: str = "/hook", port: int = 0, delay: float = 0.0) -> Iterato
             body = self.rfile.read(length)
             if delay:
                 time.sleep(delay)
-            with receiver.lock:
+            with receiver.arrival:
                 receiver.requests.append(
                     Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
                 status = receiver.answers.pop(0) if receiver.answers else 200
+                receiver.arrival.notify_all()
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -73,7 +73,15 @@ MALFORMED = (
     "Malformed request syntax, invalid request message framing, or deceptive request routing."
 )
 
-# Settings that make the test processes quick to observe (never sleeps in tests themselves).
+# Settings that make the test processes quick to observe, so that waiting is short.
+# Tests wait on conditions rather than for fixed times, and none sleeps and then checks that
+# nothing more came. The only sleeps under tests/ are: the bounded polling intervals of the
+# wait helpers (wait_for_http, poll_outcome and poll_until below; poll and apoll_until in
+# tests/api/checks.py; Calls.outcome in tests/api/test_openapi_conformance.py); the webhook
+# receiver's `delay`, which plays a slow endpoint (tests/receiver.py, used by
+# tests/e2e/test_webhook_processes.py); and a 0.1 s pause in tests/api/test_read_pool.py that
+# lets a long read (a `pg_sleep`) take the pool's only connection before the next read is made
+# to time out.
 FAST_ENV = {
     "CANCELGATE_SIM_SLOW_SECONDS": "1.5",
     "CANCELGATE_WORKER_HEARTBEAT_SECONDS": "1",

@@ -16,6 +16,7 @@ from cancelgate.auth.principal_cache import PrincipalCache
 from cancelgate.clock import Clock
 from cancelgate.db.engine import make_engine, make_sessionmaker, resolve_database_url
 from cancelgate.db.reads import ReadPool
+from cancelgate.egress import egress_client
 from cancelgate.jobs.app import jobs_app, open_jobs
 from cancelgate.settings import Settings
 from cancelgate.upstream.csg.factory import make_csg_port
@@ -39,7 +40,7 @@ class Runtime:
     clock: Clock
     zone: ZoneInfo
     csg: CsgPort
-    # One pool for every webhook attempt of this process (no redirects: the URL was checked).
+    # Every webhook attempt of this process: dialled at the checked address, no redirects.
     webhook_http: httpx.AsyncClient
     principals: PrincipalCache
     reads: ReadPool
@@ -70,8 +71,10 @@ async def open_runtime(settings: Settings) -> Runtime:
     clock = Clock(timedelta(seconds=settings.clock_offset_seconds))
     zone = ZoneInfo(settings.business_timezone)
     csg = make_csg_port(settings, sessions)
-    webhook_http = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.webhook_timeout_seconds), follow_redirects=False
+    webhook_http = egress_client(
+        timeout=settings.webhook_timeout_seconds,
+        allow_insecure=settings.webhook_allow_insecure,
+        proxy=settings.webhook_proxy,
     )
     return Runtime(
         settings,

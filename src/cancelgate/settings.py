@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # Allow http and loopback webhook URLs (demo and tests); never private ranges.
     webhook_allow_insecure: bool = False
     webhook_timeout_seconds: float = 15.0
+    # An egress proxy for every webhook delivery (e.g. smokescreen): it resolves and enforces
+    # the address policy itself. Unset: cancelgate dials the address it checked, no proxy.
+    webhook_proxy: str | None = None
     # Waits before each retry (seconds; comma-separated in the env), each with full jitter.
     webhook_retry_schedule: Annotated[tuple[float, ...], NoDecode] = (
         5, 300, 1800, 7200, 18000, 36000, 36000,

@@ -51,6 +51,22 @@ def assert_error(
     return body
 
 
+# Methods a client may try on a path; its 405's `Allow` must name exactly those it serves.
+PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+async def assert_allow_is_true(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> str:
+    """OPTIONS is 405 with an `Allow` naming exactly the methods that are not 405; returns it."""
+    refused = await http.options(path, headers=headers)
+    assert refused.status_code == 405, refused.text
+    allow = refused.headers["allow"]
+    for method in PROBED_METHODS:
+        response = await http.request(method, path, headers=headers)
+        served = response.status_code != 405
+        assert served == (method in allow.split(", ")), (method, path, allow, response.text)
+    return allow
+
+
 async def poll(
     caller: Caller, location: str, timeout: float = 20.0, version: str = "8"
 ) -> httpx.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -36,11 +37,17 @@ EMAIL = "api@aaa-industries.com.au"
 
 
 @pytest.fixture(scope="session")
-def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def serve_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the serve process of `api_server` writes its log lines."""
+    return tmp_path_factory.mktemp("serve") / "serve.log"
+
+
+@pytest.fixture(scope="session")
+def api_server(database_url: str, serve_log: Path) -> Iterator[str]:
     """The base URL of a serve process (API + in-process worker) on the test database."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    data_dir = tmp_path_factory.mktemp("serve")
+    data_dir = serve_log.parent
     env = {
         "DATABASE_URL": database_url,
         "CANCELGATE_DATA_DIR": str(data_dir),
@@ -52,8 +59,10 @@ def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "CANCELGATE_PRINCIPAL_CACHE_SECONDS": "0",
         # csg-slow answers after 20 s: the UX API must give up (500) well before.
         "CANCELGATE_CSG_TIMEOUT_SECONDS": "1",
+        # Tests read what the server logged at info (e.g. a caller that went away).
+        "CANCELGATE_LOG_LEVEL": "INFO",
     }
-    with running(["serve", "--port", str(port)], env, data_dir / "serve.log", base + "/healthz"):
+    with running(["serve", "--port", str(port)], env, serve_log, base + "/healthz"):
         yield base
 
 

@@ -3,7 +3,13 @@ and nothing is written."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -22,6 +28,7 @@ from tests.support import (
     REQUESTS,
     SERVICE_REQUEST,
     SUBSCRIPTIONS,
+    wait_until,
 )
 
 LIMIT = 64 * 1024
@@ -215,3 +222,60 @@ async def test_ux_bad_bodies_and_headers(channel: Channel) -> None:
     response = await channel.http.patch(path, json=INSTALLATION_BODY, headers=twice)
     assert response.status_code == 401
     assert (await channel.sim(appointment)).status != "cancelled"
+
+
+def log_lines_of(log: Path, request_id: str) -> list[dict[str, Any]]:
+    """The serve process's JSON log lines that carry request_id."""
+    lines = []
+    for text in log.read_text(errors="replace").splitlines():
+        if request_id in text:
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(text))
+    return lines
+
+
+async def send_half_a_body(api_server: str, headers: dict[str, str], body: bytes) -> None:
+    """POST REQUEST declaring twice the body's length, send the body, then go away."""
+    port = httpx.URL(api_server).port
+    assert port is not None
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    length = f"Content-Length: {2 * len(body)}"
+    head = [f"POST {REQUEST} HTTP/1.1", f"Host: 127.0.0.1:{port}", length]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_a_caller_gone_mid_body_is_one_info_line_and_holds_no_key(
+    caller: Caller, api_server: str, serve_log: Path
+) -> None:
+    appointment = await caller.appointment(scenarios.BOOKED)
+    body = json.dumps({"appointmentId": appointment.id}).encode()
+    key, request_id = str(uuid.uuid4()), f"gone-{uuid.uuid4()}"
+    headers = {
+        **caller.headers(),
+        "Content-Type": "application/json",
+        "Idempotency-Key": key,
+        "X-Request-ID": request_id,
+    }
+    await send_half_a_body(api_server, headers, body)
+    without_key = {k: v for k, v in headers.items() if k != "Idempotency-Key"}
+    without_key["X-Request-ID"] = request_id + "-no-key"
+    await send_half_a_body(api_server, without_key, body)
+
+    def logged() -> bool:
+        return len(log_lines_of(serve_log, request_id)) >= 2
+
+    await asyncio.to_thread(wait_until, logged, 10, "both disconnects logged")
+    lines = log_lines_of(serve_log, request_id)
+    assert {line["request_id"] for line in lines} == {request_id, request_id + "-no-key"}
+    assert [(line["event"], line["level"]) for line in lines] == [
+        ("client_disconnected", "info")
+    ] * 2
+    assert not any("exception" in line or "Traceback" in json.dumps(line) for line in lines)
+    # Half a request claimed nothing: the whole request with the same key is a first request.
+    whole = await caller.http.post(REQUEST, content=body, headers=headers)
+    assert whole.status_code == 201 and "idempotent-replayed" not in whole.headers
+    assert whole.headers["x-request-id"] == request_id

@@ -12,6 +12,7 @@ import pytest_asyncio
 from cancelgate.client import (
     Accepted,
     AppointmentCancellation,
+    AsyncClient,
     Client,
     ConnectApiError,
     InProgress,
@@ -180,11 +181,21 @@ def test_sync_unreachable_server_is_a_transport_error() -> None:
         api.token()
 
 
-def test_sync_close_twice_is_harmless() -> None:
-    """`close()` inside a `with` block (then `__exit__`) must not fail, like httpx's and files'.
+def test_sync_close_twice_closes_the_pool_once_and_is_harmless(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`close()` inside a `with` block (then `__exit__`), and once more after it, does not fail,
+    like httpx's and files': the first close closes the connection pool, the others do nothing."""
+    closed: list[AsyncClient] = []
+    aclose = AsyncClient.aclose
 
-    Documents the intended behaviour: today the second close raises RuntimeError('Runner is
-    closed') and leaves the `aclose()` coroutine never awaited.
-    """
+    async def counted_aclose(self: AsyncClient) -> None:
+        closed.append(self)
+        await aclose(self)
+
+    monkeypatch.setattr(AsyncClient, "aclose", counted_aclose)
     with Client(f"http://127.0.0.1:{free_port()}") as api:
         api.close()
+        assert len(closed) == 1
+    api.close()
+    assert len(closed) == 1

@@ -9,9 +9,9 @@ from joserfc.jwk import RSAKey
 from cancelgate.auth.keys import InstanceKeys
 from cancelgate.auth.tokens import issue_access_token
 from cancelgate.upstream.nbn import scenarios
-from tests.api.checks import assert_error, assert_security_headers
+from tests.api.checks import assert_allow_is_true, assert_error, assert_security_headers
 from tests.api.conftest import Caller
-from tests.support import REQUEST, REQUESTS
+from tests.support import REQUEST, REQUESTS, SERVICE_REQUESTS, SUBSCRIPTIONS
 
 SUPPORTED = "supported versions: 1, 2, 3, 4, 5, 6, 7, 8"
 
@@ -49,6 +49,34 @@ async def test_malformed_expired_and_foreign_tokens_are_401(
         f"{REQUESTS}/1", headers={"Authorization": "Basic abc", "X-API-VERSION": "8"}
     )
     assert_error(basic, 401, "client.access", "unauthorized")
+
+
+async def test_our_own_token_for_another_issuer_or_too_long_a_life_is_401(
+    caller: Caller, keys: InstanceKeys
+) -> None:
+    """Signed with our key and naming a live client, yet not one we would have issued here."""
+    issuer = str(caller.http.base_url).rstrip("/")
+    claims = {"tenant_id": caller.tenant_id, "client_pk": caller.client_pk}
+    good = issue_access_token(
+        keys, issuer=issuer, client_id=caller.client_id, lifetime_seconds=600, **claims
+    )
+    elsewhere = issue_access_token(
+        keys, issuer="https://elsewhere.example", client_id=caller.client_id,
+        lifetime_seconds=600, **claims,
+    )  # fmt: skip
+    forever = issue_access_token(
+        keys, issuer=issuer, client_id=caller.client_id, lifetime_seconds=10**8, **claims
+    )
+    for token, reason in ((elsewhere, "not issued by"), (forever, "lives longer")):
+        response = await caller.http.get(
+            f"{REQUESTS}/1", headers={"Authorization": f"Bearer {token}", "X-API-VERSION": "8"}
+        )
+        assert_error(response, 401, "client.access", "unauthorized")
+        assert reason in response.headers["www-authenticate"]
+    accepted = await caller.http.get(
+        f"{REQUESTS}/1", headers={"Authorization": f"Bearer {good}", "X-API-VERSION": "8"}
+    )
+    assert accepted.status_code == 404
 
 
 async def test_version_missing_or_unsupported_is_400(caller: Caller) -> None:
@@ -127,6 +155,25 @@ async def test_wrong_method_is_405_and_unknown_path_404(caller: Caller) -> None:
     assert_error(response, 405, "client.validation", "method.not.supported")
     response = await caller.http.get("/api/connect/nothing-here", headers=caller.headers())
     assert_error(response, 404, "client.validation", "no.handler.found")
+
+
+async def test_405_allow_names_every_method_of_the_path(caller: Caller) -> None:
+    """A path with GET and POST: OPTIONS and PUT are 405 with `Allow: GET, POST`, not `POST`."""
+    for method in ("OPTIONS", "PUT"):
+        response = await caller.http.request(method, SUBSCRIPTIONS, headers=caller.headers())
+        assert_error(response, 405, "client.validation", "method.not.supported")
+        assert response.headers["allow"] == "GET, POST"
+    unknown = 2147483647
+    expected = {
+        SUBSCRIPTIONS: "GET, POST",
+        f"{SUBSCRIPTIONS}/{unknown}": "DELETE, GET, PATCH",
+        REQUEST: "POST",
+        f"{REQUESTS}/{unknown}": "GET",
+        f"{SERVICE_REQUESTS}/reschedule": "GET, POST",  # also matches GET …/requests/{id}
+        "/oauth/token": "POST",
+    }
+    for path, allow in expected.items():
+        assert await assert_allow_is_true(caller.http, path, caller.headers()) == allow, path
 
 
 async def test_security_headers_on_success_and_token_endpoint(caller: Caller) -> None:

@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import func, select, update
 
 from cancelgate.appointments.models import AppointmentCancellation
+from cancelgate.auth.models import ApiClient
 from cancelgate.idempotency.models import IdempotencyRecord
 from cancelgate.upstream.nbn import scenarios, service_scenarios
 from tests.api.checks import assert_error, hold_key
@@ -30,6 +31,14 @@ async def post(
     if key is not None:
         headers["Idempotency-Key"] = key
     return await caller.http.post(path, json=body, headers=headers)
+
+
+async def set_enabled(caller: Caller, enabled: bool) -> None:
+    """Disable or enable the caller's client (the server checks on every request in tests)."""
+    async with caller.db.begin() as session:
+        await session.execute(
+            update(ApiClient).where(ApiClient.id == caller.client_pk).values(enabled=enabled)
+        )
 
 
 async def cancellations_of(caller: Caller, appointment_id: int) -> int:
@@ -222,3 +231,53 @@ async def test_every_connect_post_replays(caller: Caller) -> None:
     again = await post(caller, redeliver, None, key)
     assert first.status_code == again.status_code == 202
     assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_a_disabled_client_is_refused_as_without_a_key_and_nothing_is_kept(
+    caller: Caller,
+) -> None:
+    """The key is judged after the caller is: a 401 is never stored under it."""
+    appointment = await caller.appointment(scenarios.BOOKED)
+    key = new_key()
+    body = {"appointmentId": appointment.id}
+    await set_enabled(caller, False)
+    try:
+        with_key = await post(caller, REQUEST, body, key)
+        without_key = await post(caller, REQUEST, body, None)
+    finally:
+        await set_enabled(caller, True)
+    assert with_key.status_code == without_key.status_code == 401
+    assert {**with_key.json(), "timestamp": None} == {**without_key.json(), "timestamp": None}
+    assert with_key.headers["www-authenticate"] == without_key.headers["www-authenticate"]
+    async with caller.db() as session:
+        kept = await session.scalar(
+            select(func.count()).where(
+                IdempotencyRecord.tenant_id == caller.tenant_id, IdempotencyRecord.key == key
+            )
+        )
+    assert kept == 0
+    # Enabled again, the same key runs the request for real.
+    retried = await post(caller, REQUEST, body, key)
+    assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
+
+
+async def test_a_replay_of_a_deprecated_version_repeats_deprecation_and_link(
+    caller: Caller,
+) -> None:
+    appointment = await caller.appointment(scenarios.BOOKED)
+    key = new_key()
+    first = await post(caller, REQUEST, {"appointmentId": appointment.id}, key, version="1")
+    again = await post(caller, REQUEST, {"appointmentId": appointment.id}, key, version="1")
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert first.headers["deprecation"].startswith("@")
+    assert 'rel="deprecation"' in first.headers["link"]
+    assert again.headers.get_list("deprecation") == first.headers.get_list("deprecation")
+    assert again.headers.get_list("link") == first.headers.get_list("link")
+    # A current version's replay carries neither.
+    other = await caller.appointment(scenarios.BOOKED)
+    current_key = new_key()
+    await post(caller, REQUEST, {"appointmentId": other.id}, current_key)
+    current = await post(caller, REQUEST, {"appointmentId": other.id}, current_key)
+    assert current.headers["idempotent-replayed"] == "true"
+    assert "deprecation" not in current.headers and "link" not in current.headers

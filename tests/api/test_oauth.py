@@ -173,6 +173,9 @@ async def test_discovery_metadata(http: httpx.AsyncClient, api_server: str) -> N
     assert body["issuer"] == api_server
     assert body["token_endpoint"] == f"{api_server}/oauth/token"
     assert body["grant_types_supported"] == ["client_credentials"]
+    # No authorization endpoint, so no response type (RFC 8414 §2 still requires the field).
+    assert body["response_types_supported"] == []
+    assert "authorization_endpoint" not in body
     assert set(body["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic", "client_secret_post", "private_key_jwt",
     }  # fmt: skip

@@ -72,9 +72,9 @@ def claims_of(caller: Caller, **overrides: Any) -> dict[str, Any]:
     """The claims the token endpoint puts in this caller's tokens; None drops a claim."""
     now = int(time.time())
     claims: dict[str, Any] = {
-        "iss": "http://127.0.0.1", "sub": caller.client_id, "aud": AUDIENCE, "iat": now,
-        "exp": now + 600, "jti": uuid.uuid4().hex, "tid": caller.tenant_id,
-        "cid": caller.client_pk,
+        "iss": str(caller.http.base_url).rstrip("/"), "sub": caller.client_id,
+        "aud": AUDIENCE, "iat": now, "exp": now + 600, "jti": uuid.uuid4().hex,
+        "tid": caller.tenant_id, "cid": caller.client_pk,
     }  # fmt: skip
     claims.update(overrides)
     return {name: value for name, value in claims.items() if value is not None}

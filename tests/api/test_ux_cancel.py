@@ -13,6 +13,7 @@ from sqlalchemy import select
 from cancelgate.events.models import Event
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.ux.models import UxAppointment
+from tests.api.checks import assert_allow_is_true
 from tests.api.conftest import Channel
 from tests.support import BAD_REQUEST, INSTALLATION_BODY, MALFORMED, TECHNICAL_BODY
 
@@ -255,6 +256,17 @@ async def test_other_methods_are_405(channel: Channel, method: str) -> None:
         response, 405, "APIKIT:METHOD_NOT_ALLOWED",
         f"HTTP Method {method} not allowed for : /{{businessId}}/appointment/{{id}}",
     )  # fmt: skip
+
+
+async def test_405_allow_is_true(channel: Channel) -> None:
+    """The APIKit body stays; `Allow` names GET (501) and PATCH, the methods that are not 405."""
+    path = "/ecom-ux/v1/PR/appointment/1200096041981014"
+    response = await channel.http.options(path, headers=channel.headers())
+    assert_ux_error(
+        response, 405, "APIKIT:METHOD_NOT_ALLOWED",
+        "HTTP Method OPTIONS not allowed for : /{businessId}/appointment/{id}",
+    )  # fmt: skip
+    assert await assert_allow_is_true(channel.http, path, channel.headers()) == "GET, PATCH"
 
 
 async def test_get_is_501(channel: Channel) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -29,13 +28,24 @@ async def subscribe(caller: Caller, url: str, events: list[str]) -> dict[str, An
     return body
 
 
-async def eventually(caller: Caller, path: str, done: Callable[[Any], bool]) -> Any:
-    """The body of GET path once done(body) (bounded: 5 s)."""
+async def eventually(
+    caller: Caller, path: str, done: Callable[[Any], bool], timeout: float = 5
+) -> Any:
+    """The body of GET path once done(body) (bounded: 5 s unless told)."""
 
     async def fetch() -> Any:
         return (await caller.http.get(path, headers=caller.headers())).json()
 
-    return await apoll_until(fetch, done, timeout=5, what=path)
+    return await apoll_until(fetch, done, timeout=timeout, what=path)
+
+
+async def settled(caller: Caller, subscription_id: int) -> dict[str, Any]:
+    """The subscription's only delivery, once it is no longer pending: no attempt follows it."""
+    path = f"{SUBSCRIPTIONS}/{subscription_id}/deliveries"
+    [entry] = await eventually(
+        caller, path, lambda body: body and body[0]["status"] != "pending", timeout=20
+    )
+    return dict(entry)
 
 
 async def cancel_booked(caller: Caller) -> int:
@@ -52,11 +62,19 @@ async def test_appointment_cancelled_is_signed_and_verifies(
 ) -> None:
     with receiving() as receiver, receiving() as bystander:
         subscription = await subscribe(caller, receiver.url, ["appointment.cancelled"])
-        await subscribe(other_caller, bystander.url, ["appointment.cancelled"])
+        elsewhere = await subscribe(other_caller, bystander.url, ["appointment.cancelled"])
         appointment_id = await cancel_booked(caller)
-        [received] = await receiver.arrived(1)
-        await asyncio.sleep(0.5)
-        assert len(receiver.requests) == 1 and bystander.requests == []
+        # The event and all its deliveries commit with the outcome cancel_booked waited for.
+        foreign = await other_caller.http.get(
+            f"{SUBSCRIPTIONS}/{elsewhere['id']}/deliveries", headers=other_caller.headers()
+        )
+        entry = await settled(caller, subscription["id"])
+    assert foreign.status_code == 200 and foreign.json() == []
+    assert entry["status"] == "succeeded"
+    assert [a["statusCode"] for a in entry["attempts"]] == [200]
+    [received] = receiver.requests
+    assert bystander.requests == []
+    assert received.headers["webhook-id"] == entry["eventId"]
     payload = Webhook(subscription["secret"]).verify(received.body, received.headers)
     assert payload["id"] == appointment_id and payload["status"] == "cancelled"
     assert list(json.loads(received.body)) == [
@@ -77,9 +95,12 @@ async def test_failures_are_retried_with_the_same_webhook_id(caller: Caller) -> 
         receiver.answers = [500, 503]
         subscription = await subscribe(caller, receiver.url, ["appointment.cancelled"])
         await cancel_booked(caller)
-        requests = await receiver.arrived(3)
+        entry = await settled(caller, subscription["id"])
+    assert [a["statusCode"] for a in entry["attempts"]] == [500, 503, 200]
+    requests = receiver.requests
+    assert len(requests) == 3
     ids = {r.headers["webhook-id"] for r in requests}
-    assert len(ids) == 1
+    assert ids == {entry["eventId"]}
     Webhook(subscription["secret"]).verify(requests[-1].body, requests[-1].headers)
     async with caller.db() as session:
         delivery = (

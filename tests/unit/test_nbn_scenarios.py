@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cancelgate.domain.appointments import NbnCheck
-from cancelgate.upstream.nbn import scenarios
 from cancelgate.upstream.nbn.scenarios import (
     NBN_BOOKED,
     NBN_CANCELLED,
@@ -119,15 +118,6 @@ def test_invalid_state_wins_over_past_ponr() -> None:
     assert check(NBN_COMPLETE, START, START, PONR_HOURS) is NbnCheck.INVALID_STATE
 
 
-def test_past_cponr_message_exact_text() -> None:
-    assert past_cponr_message("APT000000000001") == (
-        "InvalidAppointmentException: Appointment ID : APT000000000001 is past the "
-        'cancellation Point of No Return (cPoNR). "standard_description":"'
-        "InvalidAppointmentException: Appointment ID : APT000000000001 is past the "
-        "cancellation Point of No Return (cPoNR)."
-    )
-
-
 def test_past_cponr_message_matches_the_reference_string() -> None:
     reference = (
         "InvalidAppointmentException: Appointment ID : APT000000000001 is past the cancellation "
@@ -135,13 +125,18 @@ def test_past_cponr_message_matches_the_reference_string() -> None:
         "Appointment ID : APT000000000001 is past the cancellation Point of No Return (cPoNR)."
     )
     assert past_cponr_message("APT000000000001") == reference
-    assert past_cponr_message("APT000000000002") != reference
+    assert past_cponr_message("APT000000000002") == reference.replace("01 is", "02 is")
 
 
 @pytest.mark.parametrize(
     ("result", "message"),
     [
-        (NbnCheck.PAST_PONR, past_cponr_message("APT9")),
+        (
+            NbnCheck.PAST_PONR,
+            "InvalidAppointmentException: Appointment ID : APT9 is past the cancellation Point "
+            'of No Return (cPoNR). "standard_description":"InvalidAppointmentException: '
+            "Appointment ID : APT9 is past the cancellation Point of No Return (cPoNR).",
+        ),
         (
             NbnCheck.PENDING_CANCELLATION,
             "InvalidAppointmentException: Appointment ID : APT9 is already pending cancellation.",
@@ -154,9 +149,3 @@ def test_past_cponr_message_matches_the_reference_string() -> None:
 )
 def test_refusal_message(result: NbnCheck, message: str) -> None:
     assert refusal_message(result, "APT9") == message
-
-
-def test_scenario_constants_match_their_names() -> None:
-    assert scenarios.PAST_PONR == "past-ponr"
-    assert scenarios.OTHER_TENANT == "other-tenant"
-    assert scenarios.FAILS_IN_PROCESSING == "fails-in-processing"

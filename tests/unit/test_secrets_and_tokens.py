@@ -21,6 +21,7 @@ from cancelgate.auth.secrets import (
 )
 from cancelgate.auth.tokens import (
     AUDIENCE,
+    Expected,
     InvalidToken,
     TokenClaims,
     issue_access_token,
@@ -34,12 +35,14 @@ OTHER_KEYS = InstanceKeys(
     signing_key=RSAKey.generate_key(2048), pepper=PEPPER, sealing_key=b"s" * 32
 )
 NOW = 1_700_000_000
+ISSUER = "https://cancelgate.example"
+EXPECTED = Expected(issuer=ISSUER, max_lifetime_seconds=3000, leeway_seconds=60)
 
 
 def issue(keys: InstanceKeys = KEYS, *, lifetime: int = 300, now: int = NOW) -> str:
     return issue_access_token(
         keys,
-        issuer="https://cancelgate.example",
+        issuer=ISSUER,
         tenant_id=4,
         client_pk=9,
         client_id="cg_abc",
@@ -54,7 +57,7 @@ def sign(claims: dict[str, Any], keys: InstanceKeys = KEYS) -> str:
 
 def good_claims(**changes: Any) -> dict[str, Any]:
     claims: dict[str, Any] = {
-        "iss": "https://cancelgate.example",
+        "iss": ISSUER,
         "sub": "cg_abc",
         "aud": AUDIENCE,
         "iat": NOW,
@@ -119,7 +122,7 @@ def test_new_client_ids_and_secrets() -> None:
 
 
 def test_round_trip() -> None:
-    claims = verify_access_token(KEYS, issue(), now=NOW + 1)
+    claims = verify_access_token(KEYS, issue(), EXPECTED, now=NOW + 1)
     assert claims == TokenClaims(tenant_id=4, client_pk=9, client_id="cg_abc", expires_at=NOW + 300)
 
 
@@ -144,9 +147,9 @@ def test_each_token_has_a_fresh_jti() -> None:
 
 def test_default_now_is_the_clock() -> None:
     token = issue_access_token(
-        KEYS, issuer="i", tenant_id=1, client_pk=2, client_id="c", lifetime_seconds=60
+        KEYS, issuer=ISSUER, tenant_id=1, client_pk=2, client_id="c", lifetime_seconds=60
     )
-    claims = verify_access_token(KEYS, token)
+    claims = verify_access_token(KEYS, token, EXPECTED)
     assert abs(claims.expires_at - (int(time.time()) + 60)) <= 5
 
 
@@ -162,45 +165,45 @@ def test_public_jwks_verifies_the_token() -> None:
     public_keys = InstanceKeys(
         signing_key=RSAKey.import_key(public), pepper=PEPPER, sealing_key=b"s" * 32
     )
-    assert verify_access_token(public_keys, issue(), now=NOW).tenant_id == 4
+    assert verify_access_token(public_keys, issue(), EXPECTED, now=NOW).tenant_id == 4
 
 
 def test_expired_token() -> None:
     token = issue(lifetime=300)
     with pytest.raises(InvalidToken, match="expired"):
-        verify_access_token(KEYS, token, now=NOW + 300)
+        verify_access_token(KEYS, token, EXPECTED, now=NOW + 300)
     with pytest.raises(InvalidToken, match="expired"):
-        verify_access_token(KEYS, token, now=NOW + 10_000)
-    assert verify_access_token(KEYS, token, now=NOW + 299).expires_at == NOW + 300
+        verify_access_token(KEYS, token, EXPECTED, now=NOW + 10_000)
+    assert verify_access_token(KEYS, token, EXPECTED, now=NOW + 299).expires_at == NOW + 300
 
 
 def test_signed_by_another_key() -> None:
     with pytest.raises(InvalidToken, match="not signed by this server"):
-        verify_access_token(KEYS, issue(OTHER_KEYS), now=NOW)
+        verify_access_token(KEYS, issue(OTHER_KEYS), EXPECTED, now=NOW)
 
 
 @pytest.mark.parametrize("token", ["garbage", "", "a.b.c", "eyJhbGciOiJub25lIn0.e30."])
 def test_garbage(token: str) -> None:
     with pytest.raises(InvalidToken):
-        verify_access_token(KEYS, token, now=NOW)
+        verify_access_token(KEYS, token, EXPECTED, now=NOW)
 
 
 def test_tampered_payload() -> None:
     header, _, signature = issue().split(".")
     other_payload = issue(now=NOW + 1).split(".")[1]
     with pytest.raises(InvalidToken):
-        verify_access_token(KEYS, f"{header}.{other_payload}.{signature}", now=NOW)
+        verify_access_token(KEYS, f"{header}.{other_payload}.{signature}", EXPECTED, now=NOW)
 
 
 @pytest.mark.parametrize("aud", ["other-api", ["cancelgate-api"], None])
 def test_wrong_audience(aud: Any) -> None:
     token = sign(good_claims(aud=aud))
     with pytest.raises(InvalidToken, match="not meant for this API"):
-        verify_access_token(KEYS, token, now=NOW)
+        verify_access_token(KEYS, token, EXPECTED, now=NOW)
 
 
 def test_audience_check_is_what_rejects() -> None:
-    assert verify_access_token(KEYS, sign(good_claims()), now=NOW).client_id == "cg_abc"
+    assert verify_access_token(KEYS, sign(good_claims()), EXPECTED, now=NOW).client_id == "cg_abc"
 
 
 @pytest.mark.parametrize(
@@ -209,13 +212,13 @@ def test_audience_check_is_what_rejects() -> None:
 )
 def test_token_that_does_not_name_a_client(changes: dict[str, Any]) -> None:
     with pytest.raises(InvalidToken, match="does not name a client"):
-        verify_access_token(KEYS, sign(good_claims(**changes)), now=NOW)
+        verify_access_token(KEYS, sign(good_claims(**changes)), EXPECTED, now=NOW)
 
 
 @pytest.mark.parametrize("exp", [None, "9999999999", float(NOW + 300)])
 def test_exp_must_be_an_integer(exp: Any) -> None:
     with pytest.raises(InvalidToken, match="expired"):
-        verify_access_token(KEYS, sign(good_claims(exp=exp)), now=NOW)
+        verify_access_token(KEYS, sign(good_claims(exp=exp)), EXPECTED, now=NOW)
 
 
 def test_hs256_token_with_the_public_key_as_secret_is_rejected() -> None:
@@ -224,11 +227,45 @@ def test_hs256_token_with_the_public_key_as_secret_is_rejected() -> None:
     payload = b64url(json.dumps(good_claims()).encode())
     signature = hmac.new(public_pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     with pytest.raises(InvalidToken):
-        verify_access_token(KEYS, f"{header}.{payload}.{b64url(signature)}", now=NOW)
+        verify_access_token(KEYS, f"{header}.{payload}.{b64url(signature)}", EXPECTED, now=NOW)
 
 
 def test_alg_none_token_is_rejected() -> None:
     header = b64url(json.dumps({"alg": "none"}).encode())
     payload = b64url(json.dumps(good_claims()).encode())
     with pytest.raises(InvalidToken):
-        verify_access_token(KEYS, f"{header}.{payload}.", now=NOW)
+        verify_access_token(KEYS, f"{header}.{payload}.", EXPECTED, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        # Signed with our key, but for another issuer (another deployment's URL, a
+        # misconfigured public URL): not ours to honour.
+        ({"iss": "https://elsewhere.example"}, "not issued by https://cancelgate.example"),
+        ({"iss": None}, "not issued by https://cancelgate.example"),
+        # Not valid before a time still ahead (past the tolerated skew).
+        ({"nbf": NOW + 61}, "not valid yet"),
+        ({"nbf": "0"}, "not valid yet"),
+        # Issued in the future: a clock or a key gone wrong.
+        ({"iat": NOW + 61, "exp": NOW + 361}, "in the future"),
+        ({"iat": None}, "in the future"),
+        # Longer-lived than anything we issue (3000 s here).
+        ({"iat": NOW - 10, "exp": NOW + 2991}, "lives longer"),
+    ],
+)
+def test_a_token_breaking_one_rule_is_refused(changes: dict[str, Any], reason: str) -> None:
+    with pytest.raises(InvalidToken, match=reason):
+        verify_access_token(KEYS, sign(good_claims(**changes)), EXPECTED, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"nbf": NOW + 60},  # within the skew
+        {"iat": NOW + 60, "exp": NOW + 360},  # within the skew
+        {"iat": NOW - 10, "exp": NOW + 2990},  # exactly the longest lifetime
+    ],
+)
+def test_the_edges_of_each_rule_are_accepted(changes: dict[str, Any]) -> None:
+    assert verify_access_token(KEYS, sign(good_claims(**changes)), EXPECTED, now=NOW).tenant_id == 4

@@ -11,9 +11,6 @@ from pydantic import BaseModel, ValidationError
 
 from cancelgate.services.scheduling import submission_time
 from cancelgate.services.schemas import (
-    ABORT_OBJECT,
-    REQUEST_OBJECT,
-    RESCHEDULE_OBJECT,
     AbortServiceCancellationCommand,
     RescheduleServiceCancellationCommand,
     ServiceCancellationRequestCommand,
@@ -33,12 +30,6 @@ def errors_of(model: type[BaseModel], data: Any) -> list[dict[str, Any]]:
     with pytest.raises(ValidationError) as info:
         validate(model, data)
     return [{"type": e["type"], "loc": e["loc"], "msg": e["msg"]} for e in info.value.errors()]
-
-
-def test_object_names() -> None:
-    assert REQUEST_OBJECT == "connectServiceCancellationRequestCommand"
-    assert RESCHEDULE_OBJECT == "connectRescheduleServiceCancellationRequestCommand"
-    assert ABORT_OBJECT == "connectAbortServiceCancellationRequestCommand"
 
 
 @pytest.mark.parametrize("model", DATED)
@@ -189,13 +180,6 @@ def test_abort_only_needs_a_service_id(data: dict[str, Any]) -> None:
 def test_abort_needs_no_context() -> None:
     command = AbortServiceCancellationCommand.model_validate({"serviceId": 9}, strict=True)
     assert command.serviceId == 9
-
-
-def test_reschedule_has_the_request_fields() -> None:
-    assert set(RescheduleServiceCancellationCommand.model_fields) == {
-        "serviceId",
-        "cancellationDate",
-    }
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cancelgate.client.polling import parse_retry_after
 from cancelgate.webhooks.policy import (
     MAX_RETRY_AFTER_SECONDS,
     Verdict,
@@ -64,3 +65,16 @@ def test_disable_after_a_long_unbroken_failure() -> None:
     assert not should_disable(None, NOW, five_days)
     assert not should_disable(NOW - timedelta(days=4, hours=23), NOW, five_days)
     assert should_disable(NOW - timedelta(days=5), NOW, five_days)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Sat, 21 Nov 2026 12:01:00 GMT",
+        # "-0000" is UTC (RFC 5322 §3.3) and parses to a naive datetime: still 60 s.
+        "Sat, 21 Nov 2026 12:01:00 -0000",
+        "60",
+    ],
+)
+def test_webhooks_and_the_client_read_retry_after_alike(header: str) -> None:
+    assert retry_after_seconds(503, header, NOW) == parse_retry_after(header, NOW) == 60.0

@@ -8,6 +8,7 @@ import os
 import pytest
 from cryptography.exceptions import InvalidTag
 
+from cancelgate.egress import TargetRefused, check_address, check_url
 from cancelgate.webhooks.signing import (
     new_secret,
     seal,
@@ -16,7 +17,6 @@ from cancelgate.webhooks.signing import (
     signature_header,
     unseal,
 )
-from cancelgate.webhooks.targets import TargetRefused, check_address, check_url
 from tests.vectors import (
     VECTOR_BODY,
     VECTOR_ID,

@@ -37,6 +37,8 @@ version = api_version(APPOINTMENT_CANCELLATION_VERSIONS)
 @router.post(
     "/request",
     status_code=201,
+    # A blank body: with the default JSONResponse the document would promise JSON.
+    response_class=Response,
     summary="Request the cancellation of a booked appointment",
     openapi_extra=json_body(AppointmentCancellationCommand),
     responses=answer(201, "Accepted; read the outcome at Location", headers=LOCATION)

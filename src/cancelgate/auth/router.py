@@ -7,18 +7,12 @@ from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
 from cancelgate.auth.oauth_errors import NO_STORE, OAuthError
-from cancelgate.auth.principal import runtime_of
+from cancelgate.auth.principal import issuer_of, runtime_of
 from cancelgate.auth.token_endpoint import TokenRequest, grant_client_credentials, parse_form
 from cancelgate.connect.openapi import OAuthErrorBody, answer, error_responses
 
 router = APIRouter(tags=["oauth"])
 TOKEN_PATH = "/oauth/token"
-
-
-def issuer_of(request: Request) -> str:
-    """The issuer identifier: the configured public URL, else the URL the caller used."""
-    configured = runtime_of(request).settings.public_base_url
-    return (configured or str(request.base_url)).rstrip("/")
 
 
 def accepted_audiences(request: Request) -> set[str]:
@@ -49,6 +43,35 @@ TOKEN_RESPONSES = answer(200, "An access token", TokenBody) | error_responses(
 )
 
 
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414 §2 metadata: only what this server serves."""
+
+    issuer: str
+    token_endpoint: str
+    jwks_uri: str
+    grant_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    token_endpoint_auth_signing_alg_values_supported: list[str]
+    response_types_supported: list[str]
+
+
+class JsonWebKey(BaseModel):
+    """An RFC 7517 public RSA key that verifies access tokens."""
+
+    kty: str = Field(examples=["RSA"])
+    kid: str
+    use: str = Field(examples=["sig"])
+    alg: str = Field(examples=["RS256"])
+    n: str
+    e: str
+
+
+class JsonWebKeySet(BaseModel):
+    """An RFC 7517 JWK Set."""
+
+    keys: list[JsonWebKey]
+
+
 @router.post(
     TOKEN_PATH,
     summary="Issue an access token (client credentials grant)",
@@ -58,6 +81,7 @@ TOKEN_RESPONSES = answer(200, "An access token", TokenBody) | error_responses(
             "content": {
                 "application/x-www-form-urlencoded": {
                     "schema": {
+                        "title": "TokenRequest",
                         "type": "object",
                         "required": ["grant_type"],
                         "properties": {
@@ -93,7 +117,11 @@ async def token(request: Request) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
 
 
-@router.get("/.well-known/oauth-authorization-server", summary="Authorization server metadata")
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    summary="Authorization server metadata",
+    responses=answer(200, "RFC 8414 metadata", AuthorizationServerMetadata),
+)
 async def metadata(request: Request) -> JSONResponse:
     """RFC 8414 metadata."""
     issuer = issuer_of(request)
@@ -109,12 +137,18 @@ async def metadata(request: Request) -> JSONResponse:
                 "private_key_jwt",
             ],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["token"],
+            # REQUIRED by RFC 8414 §2, but response types belong to the authorization endpoint,
+            # which this server does not have (client credentials only): none is supported.
+            "response_types_supported": [],
         }
     )
 
 
-@router.get("/.well-known/jwks.json", summary="Keys that verify our access tokens")
+@router.get(
+    "/.well-known/jwks.json",
+    summary="Keys that verify our access tokens",
+    responses=answer(200, "The JWK Set", JsonWebKeySet),
+)
 async def jwks(request: Request) -> JSONResponse:
     """The public JWKS of the access-token signing key."""
     return JSONResponse(runtime_of(request).keys.public_jwks())

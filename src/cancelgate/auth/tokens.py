@@ -54,7 +54,19 @@ def issue_access_token(
     return jwt.encode({"alg": "RS256", "kid": keys.kid}, claims, keys.signing_key, ["RS256"])
 
 
-def verify_access_token(keys: InstanceKeys, token: str, *, now: int | None = None) -> TokenClaims:
+@dataclass(frozen=True)
+class Expected:
+    """What a token must match to be ours and current: the issuer the caller reached, the
+    longest lifetime we issue, and the clock skew tolerated on `iat` and `nbf`."""
+
+    issuer: str
+    max_lifetime_seconds: int
+    leeway_seconds: int
+
+
+def verify_access_token(
+    keys: InstanceKeys, token: str, expected: Expected, *, now: int | None = None
+) -> TokenClaims:
     """The claims of a valid token, or InvalidToken with the reason."""
     try:
         decoded = jwt.decode(token, keys.signing_key, algorithms=["RS256"])
@@ -62,11 +74,19 @@ def verify_access_token(keys: InstanceKeys, token: str, *, now: int | None = Non
         raise InvalidToken("the token is malformed or not signed by this server") from exc
     claims = decoded.claims
     current = int(time.time()) if now is None else now
-    exp = claims.get("exp")
+    exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf", 0)
     if not isinstance(exp, int) or exp <= current:
         raise InvalidToken("the token has expired")
+    if claims.get("iss") != expected.issuer:
+        raise InvalidToken(f"the token was not issued by {expected.issuer}")
     if claims.get("aud") != AUDIENCE:
         raise InvalidToken("the token is not meant for this API")
+    if not isinstance(iat, int) or iat > current + expected.leeway_seconds:
+        raise InvalidToken("the token's issue time is missing or in the future")
+    if not isinstance(nbf, int) or nbf > current + expected.leeway_seconds:
+        raise InvalidToken("the token is not valid yet")
+    if exp - iat > expected.max_lifetime_seconds:
+        raise InvalidToken("the token lives longer than this server issues tokens for")
     tid, cid, sub = claims.get("tid"), claims.get("cid"), claims.get("sub")
     if not isinstance(tid, int) or not isinstance(cid, int) or not isinstance(sub, str):
         raise InvalidToken("the token does not name a client")

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from cancelgate.connect.errors import (
     CLIENT_VALIDATION,
@@ -17,6 +18,24 @@ from cancelgate.connect.errors import (
 from cancelgate.domain.errors import NotFound, RuleViolation, UpstreamUnavailable
 from cancelgate.ux.errors import UxError
 from cancelgate.ux.handlers import ux_error_for
+
+# Every method a route may serve; what a path serves is found among these.
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route serves on this request's path, for a 405's `Allow`.
+
+    The router's own 405 names only the first route that matched the path, not every method.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
 
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> ConnectError:
@@ -31,7 +50,7 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> ConnectError:
             CLIENT_VALIDATION,
             "method.not.supported",
             f"Request method '{method}' not supported",
-            headers=dict(exc.headers or {}),
+            headers={"Allow": ", ".join(allowed_methods(request))},
         )
     return ConnectError(exc.status_code, CLIENT_VALIDATION, "bad.request", str(exc.detail))
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterator
+from dataclasses import dataclass
 
 from fastapi import Header
 from starlette.requests import Request
@@ -45,13 +46,32 @@ def negotiate(raw: str | None, versions: Collection[int]) -> int:
     raise version_error(raw, versions)
 
 
-def api_version(versions: Collection[int]) -> Callable[..., Awaitable[int]]:
-    """A FastAPI dependency that accepts only the given versions of an endpoint."""
-    allowed = frozenset(versions)
+@dataclass(frozen=True)
+class VersionFamily(Collection[int]):
+    """The versions a family of endpoints serves; `name` names them in the OpenAPI document."""
+
+    name: str
+    versions: range
+
+    def __contains__(self, version: object) -> bool:
+        return version in self.versions
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.versions)
+
+    def __len__(self) -> int:
+        return len(self.versions)
+
+
+def api_version(family: VersionFamily) -> Callable[..., Awaitable[int]]:
+    """A FastAPI dependency that accepts only the versions of this family of endpoints."""
+    allowed = frozenset(family)
     # Declared so that the OpenAPI document shows it; read below as sent (the 400 is ours).
+    # The title carries the family's name: the document makes one shared parameter of it.
     documented = Header(
         default=None,
         alias=HEADER,
+        title=family.name,
         description="Version of the endpoint's contract",
         json_schema_extra={"enum": [str(v) for v in sorted(allowed)]},
     )
@@ -68,7 +88,7 @@ def api_version(versions: Collection[int]) -> Callable[..., Awaitable[int]]:
     return dependency
 
 
-APPOINTMENT_CANCELLATION_VERSIONS = range(1, 9)
-SERVICE_CANCELLATION_VERSIONS = range(1, 8)
-SERVICE_VERSIONS = range(1, 9)
-WEBHOOK_VERSIONS = range(1, 9)
+APPOINTMENT_CANCELLATION_VERSIONS = VersionFamily("AppointmentCancellationVersion", range(1, 9))
+SERVICE_CANCELLATION_VERSIONS = VersionFamily("ServiceCancellationVersion", range(1, 8))
+SERVICE_VERSIONS = VersionFamily("ServiceVersion", range(1, 9))
+WEBHOOK_VERSIONS = VersionFamily("WebhookVersion", range(1, 9))

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cancelgate.auth.principal import bearer_token_of
-from cancelgate.auth.tokens import InvalidToken, verify_access_token
+from cancelgate.auth.principal import (
+    PRINCIPAL_SCOPE_KEY,
+    Principal,
+    authenticate,
+    bearer_token_of,
+    issuer_of,
+)
+from cancelgate.auth.tokens import InvalidToken
 from cancelgate.connect.errors import BUSINESS_RULE, CLIENT_VALIDATION, ConnectError
+from cancelgate.connect.middleware import deprecation_headers
 from cancelgate.connect.openapi import CONNECT_PREFIX
+from cancelgate.connect.versions import DEPRECATED_SCOPE_KEY
 from cancelgate.idempotency import repository
 from cancelgate.idempotency.keys import (
     HEADER,
@@ -67,7 +75,8 @@ async def _read_body(receive: Receive) -> bytes:
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks)
+            # Gone before the body was complete: nothing is claimed for half a request.
+            raise ClientDisconnect()
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -98,16 +107,18 @@ class IdempotencyMiddleware:
             await invalid_key().response()(scope, receive, send)
             return
         runtime: Runtime = scope["app"].state.runtime
-        tenant_id = _tenant_of(runtime, headers)
-        if tenant_id is None:
+        principal = await _principal_of(runtime, scope, headers)
+        if principal is None:
+            # Unauthenticated: the route answers 401 as to any caller, and nothing is kept.
             await self.app(scope, receive, send)
             return
+        scope[PRINCIPAL_SCOPE_KEY] = principal
         body = await _read_body(receive)
         version = next((v for k, v in headers if k == "x-api-version"), "")
         digest = fingerprint("POST", scope["path"], version, body)
         decision, record = await repository.claim(
             runtime.sessions,
-            tenant_id=tenant_id,
+            tenant_id=principal.tenant_id,
             key=key,
             fingerprint=digest,
             now=datetime.now(UTC),
@@ -163,26 +174,35 @@ class IdempotencyMiddleware:
             await repository.release(runtime.sessions, record_id)
             raise
         if worth_keeping(status):
+            kept = replayed_headers(response_headers)
+            if scope.get(DEPRECATED_SCOPE_KEY):
+                # Added on the way out, after this middleware: kept here so a replay repeats them.
+                settings = runtime.settings
+                kept += [
+                    (name.decode(), value.decode())
+                    for name, value in deprecation_headers(
+                        settings.deprecation_date, settings.deprecation_link
+                    )
+                ]
             await repository.complete(
                 runtime.sessions,
                 record_id,
                 status=status,
-                headers=replayed_headers(response_headers),
+                headers=kept,
                 body=b"".join(chunks),
             )
         else:
             await repository.release(runtime.sessions, record_id)
 
 
-def _tenant_of(runtime: Runtime, headers: list[tuple[str, str]]) -> int | None:
+async def _principal_of(
+    runtime: Runtime, scope: Scope, headers: list[tuple[str, str]]
+) -> Principal | None:
     token = bearer_token_of(single([v for k, v in headers if k == "authorization"]))
     if token is None:
         return None
-    known = runtime.principals.get(token, time.time())
-    if known is not None:
-        return known.tenant_id
     try:
-        return verify_access_token(runtime.keys, token).tenant_id
+        return await authenticate(runtime, token, issuer_of(Request(scope)))
     except InvalidToken:
         return None
 

@@ -68,6 +68,8 @@ async def read_dated_command(
 @router.post(
     f"{PREFIX}/request",
     status_code=201,
+    # A blank body: with the default JSONResponse the document would promise JSON.
+    response_class=Response,
     summary="Request the cancellation of a service on a date",
     openapi_extra=json_body(ServiceCancellationRequestCommand),
     responses=answer(201, "Requested; read the outcome at Location", headers=LOCATION)

@@ -36,6 +36,7 @@ PATCH_BODY = {
         "content": {
             "application/json": {
                 "schema": {
+                    "title": "UxAppointmentUpdate",
                     "type": "object",
                     "required": ["status", "relatedEntity", "validFor", "characteristics"],
                     "properties": {

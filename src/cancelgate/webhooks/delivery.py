@@ -16,6 +16,7 @@ import structlog
 
 from cancelgate import __version__
 from cancelgate.connect.formats import instant
+from cancelgate.egress import TargetRefused
 from cancelgate.events.models import Event
 from cancelgate.jobs.app import jobs_app
 from cancelgate.jobs.context import current
@@ -25,7 +26,6 @@ from cancelgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookS
 from cancelgate.webhooks.outbox import DELIVER_TASK, PENDING, defer_attempt
 from cancelgate.webhooks.repository import delivery_with_subscription_and_event
 from cancelgate.webhooks.signing import signature_header, unseal
-from cancelgate.webhooks.targets import TargetRefused, check_target
 
 log = structlog.get_logger(__name__)
 
@@ -99,14 +99,12 @@ async def _prepare(runtime: Runtime, delivery_id: int) -> Outgoing | None:
         )
 
 
-async def _send(runtime: Runtime, outgoing: Outgoing) -> Answer:
+async def send(http: httpx.AsyncClient, outgoing: Outgoing) -> Answer:
+    """POST a signed request once; every failure is an answer to record, never an exception."""
     started = time.monotonic()
     try:
-        # Checked again at delivery time: DNS may have changed since the subscription was made.
-        await check_target(outgoing.url, allow_insecure=runtime.settings.webhook_allow_insecure)
-        response = await runtime.webhook_http.post(
-            outgoing.url, content=outgoing.body, headers=outgoing.headers
-        )
+        # The egress client checks the URL again, resolves it once, dials a checked address.
+        response = await http.post(outgoing.url, content=outgoing.body, headers=outgoing.headers)
     except TargetRefused as exc:
         return Answer(None, _since(started), f"refused: {exc}"[:500], None)
     except httpx.HTTPError as exc:
@@ -177,7 +175,7 @@ async def deliver(delivery_id: int) -> None:
     outgoing = await _prepare(runtime, delivery_id)
     if outgoing is None:
         return
-    answer = await _send(runtime, outgoing)
+    answer = await send(runtime.webhook_http, outgoing)
     log.info(
         "webhook_attempt",
         delivery_id=delivery_id,

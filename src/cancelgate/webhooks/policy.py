@@ -6,7 +6,8 @@ import enum
 import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
+
+from cancelgate.client.polling import parse_retry_after
 
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
 
@@ -35,19 +36,11 @@ def verdict(status_code: int | None) -> Verdict:
 
 def retry_after_seconds(status_code: int | None, header: str | None, now: datetime) -> float | None:
     """The wait a 429 or 503 asks for (delta-seconds or HTTP date), bounded; else None."""
-    if status_code not in (429, 503) or not header:
+    if status_code not in (429, 503):
         return None
-    value = header.strip()
-    # ASCII only: str.isdigit() also accepts "²", which float() refuses.
-    if value.isascii() and value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER_SECONDS)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, min((when - now).total_seconds(), MAX_RETRY_AFTER_SECONDS))
+    # The client's parser: one reading of Retry-After for the whole product.
+    asked = parse_retry_after(header, now)
+    return None if asked is None else min(asked, MAX_RETRY_AFTER_SECONDS)
 
 
 def next_wait(

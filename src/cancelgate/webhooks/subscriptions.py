@@ -9,12 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.auth.principal import Principal
 from cancelgate.domain.errors import NotFound, RuleViolation, SubError
+from cancelgate.egress import TargetRefused, check_target, system_resolve
 from cancelgate.runtime import Runtime
 from cancelgate.webhooks import repository
 from cancelgate.webhooks.models import WebhookSubscription
 from cancelgate.webhooks.schemas import EVENT_TYPES, UpdateSubscriptionCommand
 from cancelgate.webhooks.signing import new_secret, seal
-from cancelgate.webhooks.targets import TargetRefused, check_target
 
 ROTATION_GRACE = timedelta(hours=24)
 
@@ -40,7 +40,10 @@ async def owned(
 async def checked_url(runtime: Runtime, url: str, object_name: str) -> str:
     """The URL if webhooks may be sent there (scheme, host, resolved addresses); else 422."""
     try:
-        await check_target(url, allow_insecure=runtime.settings.webhook_allow_insecure)
+        settings = runtime.settings
+        # Behind an egress proxy, the proxy resolves the name and enforces the rest.
+        resolve = None if settings.webhook_proxy else system_resolve
+        await check_target(url, allow_insecure=settings.webhook_allow_insecure, resolve=resolve)
     except TargetRefused as exc:
         raise RuleViolation(
             [SubError("constraints.webhook.url.refused", str(exc), object_name, "url", url)]
