@@ -8,14 +8,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from cancelgate.auth.clients import create_client
-from cancelgate.auth.keys import load_instance_keys
-from cancelgate.auth.principal import principal_of
-from cancelgate.auth.repository import client_by_client_id
+from cancelgate.auth.clients import client_by_client_id, create_client, principal_of
 from cancelgate.clock import Clock
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.demo.service_fixtures import create_service
 from cancelgate.demo.ux_fixtures import create_ux_appointment
+from cancelgate.keys import instance_keys_in
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.nbn import service_scenarios
 from cancelgate.ux.clients import create_channel_client
@@ -82,10 +80,11 @@ class Seeder:
     async def tenant(self, name: str) -> Tenant:
         """A tenant with one client."""
         async with self.sessions() as session:
-            keys = await load_instance_keys(session)
+            keys = await instance_keys_in(session)
             created = await create_client(session, keys.pepper, tenant=name)
             row = await client_by_client_id(session, created.client_id)
             assert row is not None
+            await session.commit()
             return Tenant(row.tenant_id, row.id, created.client_id, created.client_secret)
 
     async def appointments(self, tenant: Tenant, count: int, *, completed: bool) -> str:
@@ -140,7 +139,7 @@ class Seeder:
     async def ux(self, count: int) -> tuple[dict[str, str], list[str]]:
         """A channel client for PR and `count` fresh installation appointments."""
         async with self.sessions() as session:
-            keys = await load_instance_keys(session)
+            keys = await instance_keys_in(session)
             channel = await create_channel_client(
                 session, keys.pepper, name="bench", business_units=["PR"]
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,16 +13,17 @@ from fastapi.openapi.utils import get_openapi
 
 from cancelgate import __version__
 from cancelgate.appointments.router import router as appointments_router
+from cancelgate.auth.principal import Authenticator
+from cancelgate.auth.principal_cache import PrincipalCache
 from cancelgate.auth.router import router as auth_router
 from cancelgate.connect.body_limit import BodyLimitMiddleware
 from cancelgate.connect.handlers import install_connect_handlers
 from cancelgate.connect.middleware import SecurityHeadersMiddleware
 from cancelgate.connect.openapi import finish_document
 from cancelgate.db.embedded import release_embedded
+from cancelgate.db.listener import Listener
 from cancelgate.health import router as health_router
 from cancelgate.idempotency.middleware import IdempotencyMiddleware
-from cancelgate.jobs.context import set_current
-from cancelgate.jobs.worker import run_worker, stop_worker
 from cancelgate.runtime import open_runtime
 from cancelgate.services.router import router as services_router
 from cancelgate.services.sandbox_router import router as sandbox_router
@@ -29,16 +31,43 @@ from cancelgate.settings import Settings, get_settings
 from cancelgate.ux.middleware import CorrelationIdMiddleware
 from cancelgate.ux.router import router as ux_router
 from cancelgate.webhooks.router import router as webhooks_router
+from cancelgate.worker import run_worker, stop_worker
+
+# Every module that registers tasks: a worker must know them all, whichever process it runs in.
+TASK_MODULES = (
+    "cancelgate.appointments.tasks",
+    "cancelgate.services.tasks",
+    "cancelgate.webhooks.tasks",
+    "cancelgate.idempotency.tasks",
+    "cancelgate.auth.tasks",
+    "cancelgate.jobs.maintenance",
+)
+
+
+def load_tasks() -> None:
+    """Register every task with the jobs app (importing a module twice does nothing)."""
+    for module in TASK_MODULES:
+        importlib.import_module(module)
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The API; with settings.in_process_worker it also processes jobs in this process."""
+    # Every process that serves requests defers jobs: it must know every task.
+    load_tasks()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await open_runtime(settings)
         app.state.runtime = runtime
-        set_current(runtime)
+        app.state.authenticator = Authenticator(
+            database=runtime.database,
+            keys=runtime.keys,
+            settings=settings,
+            cache=PrincipalCache(settings.principal_cache_seconds),
+        )
+        listener = Listener(runtime.database_url, max_waiting=settings.long_poll_max_waiting)
+        await listener.start()
+        app.state.listener = listener
         worker_task = None
         if settings.in_process_worker:
             worker_task = asyncio.create_task(
@@ -52,10 +81,10 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await listener.stop()
             if worker_task is not None:
                 await stop_worker(worker_task)
             await runtime.close()
-            set_current(None)
             release_embedded()
 
     app = FastAPI(

@@ -121,15 +121,13 @@ def _environment(overrides: dict[str, object]) -> dict[str, str]:
 
 async def _seed_demo(settings: Settings, base_url: str) -> None:
     """Seed the sandbox once, before any API process starts, and print how to call it."""
+    from cancelgate.app import load_tasks
     from cancelgate.demo.banner import demo_banner
     from cancelgate.demo.seed import seed_demo
-    from cancelgate.runtime import open_runtime
 
-    runtime = await open_runtime(settings)
-    try:
-        demo = await seed_demo(runtime, settings.data_dir, base_url)
-    finally:
-        await runtime.close()
+    # Fixtures defer jobs (a service's scheduled submission): their tasks must be known.
+    load_tasks()
+    demo = await seed_demo(settings, _database_url(settings), base_url)
     typer.echo(demo_banner(demo, str(settings.data_dir / "demo.json")))
 
 
@@ -139,10 +137,12 @@ def worker(
     data_dir: DataDir = None,
 ) -> None:
     """Process jobs until SIGTERM/SIGINT (finishing the ones in hand)."""
-    from cancelgate.jobs.worker import run_worker
+    from cancelgate.app import load_tasks
     from cancelgate.runtime import open_runtime
+    from cancelgate.worker import run_worker
 
     settings = _settings(data_dir)
+    load_tasks()
 
     async def main() -> None:
         runtime = await open_runtime(settings)
@@ -172,14 +172,15 @@ async def _create_and_print(
     settings: Settings, create: Callable[[AsyncSession, bytes], Awaitable[object]]
 ) -> None:
     """Create credentials with the installation's pepper and print them (shown this once)."""
-    from cancelgate.auth.keys import load_instance_keys
     from cancelgate.db.engine import make_engine, make_sessionmaker
+    from cancelgate.keys import instance_keys_in
 
     engine = make_engine(_database_url(settings), pool_size=1)
     try:
         async with make_sessionmaker(engine)() as session:
-            keys = await load_instance_keys(session)
+            keys = await instance_keys_in(session)
             created = await create(session, keys.pepper)
+            await session.commit()
     finally:
         await engine.dispose()
     typer.echo(json.dumps(created.__dict__, indent=2))

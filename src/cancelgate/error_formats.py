@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
-from cancelgate.auth.oauth_errors import OAuthError
-from cancelgate.auth.router import TOKEN_PATH
+from cancelgate.auth.oauth_errors import TOKEN_PATH, OAuthError
 from cancelgate.connect.errors import internal_error, payload_too_large
 from cancelgate.ux.errors import internal_error as ux_internal_error
 from cancelgate.ux.errors import is_ux_path

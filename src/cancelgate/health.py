@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+import psycopg
+from fastapi import APIRouter
+from sqlalchemy import column, select, table
 from starlette.responses import JSONResponse
 
+from cancelgate.db.database import compiled
 from cancelgate.db.migrate import head_revision
+from cancelgate.dependencies import DatabaseDep
 
 router = APIRouter(include_in_schema=False)
 
 # A readiness probe must answer quickly even when the database hangs.
 READY_TIMEOUT_SECONDS = 2.0
+CURRENT_MIGRATION = compiled(select(column("version_num")).select_from(table("alembic_version")))
 
 
 @router.get("/healthz")
@@ -24,14 +27,14 @@ async def healthz() -> JSONResponse:
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(database: DatabaseDep) -> JSONResponse:
     """200 when the database answers and is at the latest migration, else 503 saying which."""
-    runtime = request.app.state.runtime
     try:
-        async with asyncio.timeout(READY_TIMEOUT_SECONDS), runtime.engine.connect() as conn:
-            current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    except (SQLAlchemyError, OSError, TimeoutError):
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            row = await database.one(CURRENT_MIGRATION)
+    except (psycopg.Error, OSError, TimeoutError):
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    current = None if row is None else row[0]
     expected = head_revision()
     if current != expected:
         stale = {"status": "unavailable", "migration": current, "expected": expected}

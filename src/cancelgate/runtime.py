@@ -1,4 +1,6 @@
-"""Everything a process shares between requests and jobs: settings, database, keys, ports."""
+"""What one process shares between its requests and jobs, built once at start: the composition
+root. Only the boundaries read it (request dependencies, the job wrapper); services receive
+what they need as arguments."""
 
 from __future__ import annotations
 
@@ -8,21 +10,20 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import procrastinate
-from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from cancelgate.auth.keys import InstanceKeys, load_instance_keys
-from cancelgate.auth.principal_cache import PrincipalCache
 from cancelgate.clock import Clock
-from cancelgate.db.engine import make_engine, make_sessionmaker, resolve_database_url
-from cancelgate.db.reads import ReadPool
+from cancelgate.db.database import Database
+from cancelgate.db.engine import resolve_database_url
 from cancelgate.egress import egress_client
 from cancelgate.jobs.app import jobs_app, open_jobs
+from cancelgate.keys import InstanceKeys, load_instance_keys
 from cancelgate.settings import Settings
 from cancelgate.upstream.csg.factory import make_csg_port
 from cancelgate.upstream.csg.port import CsgPort
 from cancelgate.upstream.nbn.factory import make_nbn_port
 from cancelgate.upstream.nbn.port import NbnPort
+
+APPLICATION_NAME = "cancelgate"
 
 
 @dataclass
@@ -31,19 +32,15 @@ class Runtime:
 
     settings: Settings
     database_url: str
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    database: Database
     keys: InstanceKeys
     nbn: NbnPort
     jobs: procrastinate.App
-    jobs_pool: AsyncConnectionPool
     clock: Clock
     zone: ZoneInfo
     csg: CsgPort
     # Every webhook attempt of this process: dialled at the checked address, no redirects.
     webhook_http: httpx.AsyncClient
-    principals: PrincipalCache
-    reads: ReadPool
 
     async def close(self) -> None:
         """Release connections and clients."""
@@ -51,44 +48,29 @@ class Runtime:
         await self.csg.close()
         await self.webhook_http.aclose()
         await self.jobs.close_async()
-        await self.jobs_pool.close()
-        await self.reads.close()
-        await self.engine.dispose()
+        await self.database.close()
 
 
 async def open_runtime(settings: Settings) -> Runtime:
     """Connect to the database (embedded if none is configured) and build the ports."""
     url = resolve_database_url(settings)
-    # Fixed size: overflow connections are opened and closed again under load (profiled).
-    engine = make_engine(url, pool_size=settings.db_pool_size, max_overflow=0)
-    sessions = make_sessionmaker(engine)
-    async with sessions() as session:
-        keys = await load_instance_keys(session)
-    jobs_pool = await open_jobs(url)
-    reads = ReadPool(url, size=settings.db_read_pool_size)
-    await reads.open()
-    nbn = make_nbn_port(settings, sessions)
-    clock = Clock(timedelta(seconds=settings.clock_offset_seconds))
-    zone = ZoneInfo(settings.business_timezone)
-    csg = make_csg_port(settings, sessions)
-    webhook_http = egress_client(
-        timeout=settings.webhook_timeout_seconds,
-        allow_insecure=settings.webhook_allow_insecure,
-        proxy=settings.webhook_proxy,
-    )
+    database = Database(url, size=settings.db_pool_size, name=APPLICATION_NAME)
+    await database.open()
+    keys = await load_instance_keys(database)
+    await open_jobs(database.pool)
     return Runtime(
-        settings,
-        url,
-        engine,
-        sessions,
-        keys,
-        nbn,
-        jobs_app,
-        jobs_pool,
-        clock,
-        zone,
-        csg,
-        webhook_http,
-        PrincipalCache(settings.principal_cache_seconds),
-        reads,
+        settings=settings,
+        database_url=url,
+        database=database,
+        keys=keys,
+        nbn=make_nbn_port(settings, database),
+        jobs=jobs_app,
+        clock=Clock(timedelta(seconds=settings.clock_offset_seconds)),
+        zone=ZoneInfo(settings.business_timezone),
+        csg=make_csg_port(settings, database),
+        webhook_http=egress_client(
+            timeout=settings.webhook_timeout_seconds,
+            allow_insecure=settings.webhook_allow_insecure,
+            proxy=settings.webhook_proxy,
+        ),
     )

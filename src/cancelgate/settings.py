@@ -9,12 +9,15 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from cancelgate.webhooks.policy import parse_schedule
-
 
 def split_units(text: str) -> set[str]:
     """Business units from comma-separated text: `TT, bb` → {"TT", "BB"}."""
     return {u.strip().upper() for u in text.split(",") if u.strip()}
+
+
+def split_seconds(text: str) -> tuple[float, ...]:
+    """Waits in seconds from comma-separated text: `5, 300,` → (5.0, 300.0)."""
+    return tuple(float(part) for part in text.split(",") if part.strip())
 
 
 class Settings(BaseSettings):
@@ -38,7 +41,12 @@ class Settings(BaseSettings):
     # Versions 1 and 2 of every Connect endpoint are deprecated since this instant (RFC 9745).
     deprecation_date: str = "2024-07-01T00:00:00Z"
     deprecation_link: str = "https://github.com/cancelgate/cancelgate#api-versions"
-    retry_after_seconds: int = 2
+    # The longest `Retry-After` a 202 gives (it says when the outcome is likely, up to this).
+    retry_after_seconds: int = 5
+    # `Prefer: wait=N` on the status GETs holds the answer at most this long (RFC 7240) …
+    long_poll_max_seconds: int = Field(default=30, ge=0, le=30)
+    # … and at most this many requests per process at once (the rest are answered at once).
+    long_poll_max_waiting: int = 1000
     # Request bodies past this size are refused with 413 (ours are well under 2 KiB).
     max_body_bytes: int = 64 * 1024
 
@@ -101,7 +109,7 @@ class Settings(BaseSettings):
     @classmethod
     def _retry_schedule(cls, value: object) -> object:
         """Parsed once, here: `5,300` → (5.0, 300.0)."""
-        return tuple(parse_schedule(value)) if isinstance(value, str) else value
+        return split_seconds(value) if isinstance(value, str) else value
 
     # Connections each process keeps to PostgreSQL for requests and jobs.
     db_pool_size: int = 20

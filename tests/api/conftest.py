@@ -14,15 +14,14 @@ from joserfc.jwk import RSAKey
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cancelgate.appointments.models import Appointment
-from cancelgate.auth.clients import create_client
-from cancelgate.auth.keys import InstanceKeys, load_instance_keys
-from cancelgate.auth.principal import Principal
-from cancelgate.auth.repository import client_by_client_id
+from cancelgate.auth.clients import client_by_client_id, create_client
+from cancelgate.auth.identity import Principal
 from cancelgate.clock import Clock
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.demo.fixtures import create_appointment
 from cancelgate.demo.service_fixtures import create_service
 from cancelgate.demo.ux_fixtures import create_ux_appointment
+from cancelgate.keys import InstanceKeys, instance_keys_in
 from cancelgate.services.models import Service
 from cancelgate.upstream.csg.sim_models import SimCsgAppointment
 from cancelgate.ux.clients import create_channel_client
@@ -78,7 +77,7 @@ async def db(database_url: str) -> AsyncIterator[Sessions]:
 async def keys(db: Sessions) -> InstanceKeys:
     """The installation's keys (to mint tokens the server must refuse, e.g. expired ones)."""
     async with db() as session:
-        return await load_instance_keys(session)
+        return await instance_keys_in(session)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -138,6 +137,7 @@ async def new_caller(http: httpx.AsyncClient, db: Sessions, keys: InstanceKeys) 
         created = await create_client(
             session, keys.pepper, tenant=tenant, display_name=NAME, email=EMAIL
         )
+        await session.commit()
     response = await http.post(
         "/oauth/token",
         data={"grant_type": "client_credentials"},
@@ -168,6 +168,7 @@ async def jwt_client(db: Sessions, keys: InstanceKeys) -> str:
             session, keys.pepper, tenant=f"jwt-{uuid.uuid4().hex[:8]}",
             jwks={"keys": [CLIENT_KEY.as_dict(private=False)]},
         )  # fmt: skip
+        await session.commit()
     return created.client_id
 
 
@@ -236,4 +237,5 @@ async def new_channel(
     """A new channel client allowed these business units."""
     async with db() as session:
         created = await create_channel_client(session, keys.pepper, name=name, business_units=units)
+        await session.commit()
     return Channel(created.client_id, created.client_secret, http, db)

@@ -90,7 +90,8 @@ def test_sync_slow_cancellation_look_poll_and_timeout(
         accepted = api.cancel_appointment(seeded.booked_slow)
         assert isinstance(accepted, Accepted) and accepted.status == 201
         look = api.appointment_cancellation(accepted.location)
-        assert isinstance(look, InProgress) and look.retry_after == 2.0
+        # Submitted a moment ago: the outcome is likely within a second.
+        assert isinstance(look, InProgress) and look.retry_after == 1.0
         with pytest.raises(WaitTimeout):
             api.wait_appointment_cancellation(accepted.location, timeout=0.2)
         updates: list[PollUpdate] = []

@@ -6,8 +6,8 @@ import time
 
 from joserfc.jwk import RSAKey
 
-from cancelgate.auth.keys import InstanceKeys
 from cancelgate.auth.tokens import issue_access_token
+from cancelgate.keys import InstanceKeys
 from cancelgate.upstream.nbn import scenarios
 from tests.api.checks import assert_allow_is_true, assert_error, assert_security_headers
 from tests.api.conftest import Caller

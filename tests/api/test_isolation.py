@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import select
 
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
-from cancelgate.auth.keys import InstanceKeys
+from cancelgate.keys import InstanceKeys
 from cancelgate.services.models import ServiceCancellation
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.nbn import scenarios

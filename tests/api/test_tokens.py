@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from joserfc.jwk import RSAKey
 from sqlalchemy import update
 
-from cancelgate.auth.keys import InstanceKeys
 from cancelgate.auth.models import ApiClient
 from cancelgate.auth.tokens import AUDIENCE
+from cancelgate.keys import InstanceKeys
 from tests.api.checks import assert_error
 from tests.api.conftest import Caller
 from tests.api.test_oauth import assert_oauth_error, assertion, jwt_form

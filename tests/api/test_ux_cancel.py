@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from cancelgate.events.models import Event
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.ux.models import UxAppointment
+from cancelgate.webhooks.models import Event
 from tests.api.checks import assert_allow_is_true
 from tests.api.conftest import Channel
 from tests.support import BAD_REQUEST, INSTALLATION_BODY, MALFORMED, TECHNICAL_BODY

@@ -9,15 +9,14 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cancelgate.auth.clients import create_client
-from cancelgate.auth.keys import load_instance_keys
-from cancelgate.auth.principal import Principal, principal_of
-from cancelgate.auth.repository import client_by_client_id
+from cancelgate.auth.clients import client_by_client_id, create_client, principal_of
+from cancelgate.auth.identity import Principal
 from cancelgate.clock import Clock
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.demo.fixtures import create_appointment
 from cancelgate.demo.service_fixtures import create_service
 from cancelgate.demo.ux_fixtures import create_ux_appointment
+from cancelgate.keys import instance_keys_in
 from cancelgate.ux.clients import create_channel_client
 from tests.support import SYDNEY
 
@@ -46,7 +45,7 @@ def with_new_client(
     """A new tenant and client, and what `make` seeds as that API user; (id, secret, made)."""
 
     async def work(session: AsyncSession) -> tuple[str, str, list[T]]:
-        keys = await load_instance_keys(session)
+        keys = await instance_keys_in(session)
         client = await create_client(session, keys.pepper, tenant=f"e2e-{time.time_ns()}")
         row = await client_by_client_id(session, client.client_id)
         assert row is not None
@@ -99,7 +98,7 @@ def seed_channel(database_url: str, name: str) -> tuple[str, str]:
     """A UX channel client for business unit PR; (client_id, client_secret)."""
 
     async def work(session: AsyncSession) -> tuple[str, str]:
-        keys = await load_instance_keys(session)
+        keys = await instance_keys_in(session)
         made = await create_channel_client(session, keys.pepper, name=name, business_units=["PR"])
         return made.client_id, made.client_secret
 

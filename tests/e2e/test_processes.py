@@ -256,13 +256,13 @@ def test_clients_create_prints_working_credentials(database_url: str, tmp_path: 
 def test_public_base_url_pins_the_assertion_audience(database_url: str, tmp_path: Path) -> None:
     """With CANCELGATE_PUBLIC_BASE_URL set, a Host header cannot choose the accepted `aud`."""
     from cancelgate.auth.clients import create_client
-    from cancelgate.auth.keys import load_instance_keys
+    from cancelgate.keys import instance_keys_in
     from tests.api.conftest import CLIENT_KEY
     from tests.api.test_oauth import assertion, jwt_form
     from tests.e2e.seeding import in_session
 
     async def make(session: AsyncSession) -> str:
-        keys = await load_instance_keys(session)
+        keys = await instance_keys_in(session)
         jwks = {"keys": [CLIENT_KEY.as_dict(private=False)]}
         created = await create_client(
             session, keys.pepper, tenant=f"pub-{time.time_ns()}", jwks=jwks

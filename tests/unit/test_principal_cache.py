@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cancelgate.auth.principal import Principal
+from cancelgate.auth.identity import Principal
 from cancelgate.auth.principal_cache import PrincipalCache
 
 ALICE = Principal(1, 10, "cg_alice", "Alice", "alice@example.com")

@@ -12,7 +12,6 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from cancelgate.auth.keys import InstanceKeys
 from cancelgate.auth.secrets import (
     hash_secret,
     new_client_id,
@@ -27,6 +26,7 @@ from cancelgate.auth.tokens import (
     issue_access_token,
     verify_access_token,
 )
+from cancelgate.keys import InstanceKeys
 from tests.vectors import b64url
 
 PEPPER = b"x" * 32

@@ -1,7 +1,10 @@
-"""Service-cancellation command schemas and the submission time of a cancellation."""
+"""Service-cancellation command schemas, the submission time of a cancellation, and the wire
+shape of the service-cancellation resource and of the service."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -9,11 +12,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from cancelgate.services.repository import CancellationRow, ServiceRow
 from cancelgate.services.scheduling import submission_time
 from cancelgate.services.schemas import (
     AbortServiceCancellationCommand,
     RescheduleServiceCancellationCommand,
+    ServiceBody,
+    ServiceCancellationBody,
     ServiceCancellationRequestCommand,
+    service_body,
+    service_cancellation_body,
 )
 
 TODAY = date(2026, 5, 26)
@@ -239,3 +247,95 @@ def test_submission_time_uses_the_given_zone() -> None:
     assert submission_time(date(2026, 11, 22), SYDNEY, now) == datetime(
         2026, 11, 21, 13, 0, tzinfo=UTC
     )
+
+
+ACTIVE = ServiceRow(
+    id=12,
+    tenant_id=3,
+    nbn_service_id="AVC000000000012",
+    status="active",
+    eligible_for_cancellation=True,
+    cancelled_on=None,
+)
+REQUESTED = CancellationRow(
+    id=40,
+    status="REQUESTED",
+    request_date=date(2026, 6, 1),
+    # Sydney time, microseconds: the wire shows UTC to the second.
+    requested_on=datetime(2026, 5, 26, 10, 30, 5, 999_999, tzinfo=SYDNEY),
+    requested_by_id=7,
+    requested_by_name="API User",
+    requested_by_email="api@example.com",
+    error_detail=None,
+    cancelled_on=None,
+    aborted_on=None,
+    aborted_by_id=None,
+    aborted_by_name=None,
+    aborted_by_email=None,
+    submission=2,
+    submit_at=datetime(2026, 5, 31, 14, 0, tzinfo=UTC),
+    submission_job_id=99,
+    attempts=1,
+    request_key=uuid.UUID(int=1),
+)
+
+
+def wire(body: BaseModel) -> str:
+    """The bytes a JSONResponse of the body's dump sends."""
+    return json.dumps(
+        body.model_dump(), ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    )
+
+
+def test_the_resource_before_any_request_is_every_field_null() -> None:
+    assert wire(service_cancellation_body(ACTIVE, None)) == (
+        '{"serviceId":12,"status":null,"requestDate":null,"requestedOn":null,'
+        '"requestedById":null,"requestedByName":null,"requestedByEmail":null,'
+        '"errorDetail":null,"cancelledOn":null,"abortedOn":null,"abortedById":null,'
+        '"abortedByName":null,"abortedByEmail":null,"canRequestCancellation":true,'
+        '"canAbortCancellation":false,"canRescheduleCancellation":false,"cancelled":false}'
+    )
+
+
+def test_the_resource_of_a_request_in_field_order_with_utc_instants() -> None:
+    assert wire(service_cancellation_body(ACTIVE, REQUESTED)) == (
+        '{"serviceId":12,"status":"REQUESTED","requestDate":"2026-06-01",'
+        '"requestedOn":"2026-05-26T00:30:05Z","requestedById":7,"requestedByName":"API User",'
+        '"requestedByEmail":"api@example.com","errorDetail":null,"cancelledOn":null,'
+        '"abortedOn":null,"abortedById":null,"abortedByName":null,"abortedByEmail":null,'
+        '"canRequestCancellation":false,"canAbortCancellation":true,'
+        '"canRescheduleCancellation":true,"cancelled":false}'
+    )
+
+
+def test_the_resource_of_a_cancelled_service() -> None:
+    at = datetime(2026, 6, 1, 0, 0, 1, tzinfo=SYDNEY)
+    cancelled = ServiceRow(3, 3, "AVC1", "cancelled", True, at)
+    completed = CancellationRow(**{**REQUESTED.__dict__, "status": "COMPLETED", "cancelled_on": at})
+    body = service_cancellation_body(cancelled, completed)
+    assert body.cancelledOn == "2026-05-31T14:00:01Z" and body.cancelled is True
+    assert (body.canRequestCancellation, body.canAbortCancellation) == (False, False)
+    assert body.canRescheduleCancellation is False
+
+
+def test_the_service_wraps_the_same_resource() -> None:
+    body = service_body(ACTIVE, REQUESTED)
+    assert list(body.model_dump()) == [
+        "id", "nbnServiceId", "status", "eligibleForCancellation", "cancelledOn",
+        "serviceCancellation",
+    ]  # fmt: skip
+    assert body.serviceCancellation == service_cancellation_body(ACTIVE, REQUESTED)
+    assert (body.id, body.nbnServiceId, body.eligibleForCancellation) == (
+        12, "AVC000000000012", True,
+    )  # fmt: skip
+    ineligible = ServiceRow(12, 3, "AVC000000000012", "active", False, None)
+    assert service_body(ineligible, None).eligibleForCancellation is False
+
+
+def test_the_documented_schema_is_the_resource() -> None:
+    schema = ServiceCancellationBody.model_json_schema()
+    assert list(schema["properties"]) == list(service_cancellation_body(ACTIVE, None).model_dump())
+    assert schema["required"] == list(schema["properties"])
+    assert ServiceBody.model_json_schema()["properties"]["serviceCancellation"] == {
+        "$ref": "#/$defs/ServiceCancellationBody"
+    }

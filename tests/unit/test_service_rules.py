@@ -215,3 +215,12 @@ def test_a_cancellation_that_may_still_change_or_be_submitted_blocks_a_new_reque
     live = [s for s in S if can_change(s) or may_submit(s, 1, 1)]
     assert live
     assert [s for s in live if can_request(True, s)] == []
+
+
+def test_a_retried_job_keeps_acting_and_a_rescheduled_one_does_not() -> None:
+    # A transient nbn failure keeps the submission number and retries the same job.
+    assert may_submit(S.IN_ERROR_RETRY, 4, 4) is True
+    assert may_submit(S.IN_ERROR_RETRY.value, 4, 4) is True
+    # Rescheduling (or giving up) bumps it: the job of the old number stops.
+    assert may_submit(S.IN_ERROR_RETRY, 5, 4) is False
+    assert may_submit(S.REQUESTED, 5, 4) is False

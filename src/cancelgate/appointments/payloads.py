@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from cancelgate.appointments.models import Appointment
-from cancelgate.appointments.repository import Outcome
+from cancelgate.appointments.repository import AppointmentRow, Outcome
 from cancelgate.connect.formats import instant
 
 
@@ -20,13 +20,16 @@ def cancellation_resource(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def appointment_cancelled_payload(appointment: Appointment) -> dict[str, Any]:
-    """The AppointmentCancelled notification: the appointment's configuration and service."""
+def appointment_cancelled_payload(
+    appointment: AppointmentRow, *, status: str, cancelled_on: datetime
+) -> dict[str, Any]:
+    """The AppointmentCancelled notification: the appointment's configuration and service, as
+    it stands once cancelled (`status`, `cancelled_on`)."""
     return {
         "orderId": appointment.order_id,
         "id": appointment.id,
         "nbnAppointmentId": appointment.nbn_appointment_id,
-        "status": appointment.status,
+        "status": status,
         "startTime": instant(appointment.start_time),
         "endTime": instant(appointment.end_time),
         "slotType": appointment.slot_type,
@@ -36,6 +39,6 @@ def appointment_cancelled_payload(appointment: Appointment) -> dict[str, Any]:
         "demandType": appointment.demand_type,
         "contact": appointment.contact,
         "customerRef": appointment.customer_ref,
-        "cancelledOn": instant(appointment.cancelled_on),
+        "cancelledOn": instant(cancelled_on),
         "serviceId": appointment.service_id,
     }

@@ -7,14 +7,16 @@ from starlette.responses import JSONResponse, Response
 
 from cancelgate.appointments import service
 from cancelgate.appointments.payloads import cancellation_resource
+from cancelgate.appointments.repository import Outcome
 from cancelgate.appointments.schemas import (
     COMMAND_OBJECT,
     AppointmentCancellationBody,
     AppointmentCancellationCommand,
 )
-from cancelgate.auth.principal import Principal, connect_principal, runtime_of
+from cancelgate.auth.principal import Caller
 from cancelgate.connect.body import read_command
 from cancelgate.connect.errors import rule_violation
+from cancelgate.connect.long_poll import APPLIED, hold, requested_wait
 from cancelgate.connect.openapi import (
     COMMAND,
     LOCATION,
@@ -25,8 +27,9 @@ from cancelgate.connect.openapi import (
     json_body,
 )
 from cancelgate.connect.paths import path_id
-from cancelgate.connect.responses import still_processing
+from cancelgate.connect.responses import likely_in, still_processing
 from cancelgate.connect.versions import APPOINTMENT_CANCELLATION_VERSIONS, api_version
+from cancelgate.dependencies import ClockDep, ListenerDep, Nbn, SettingsDep, Uow
 from cancelgate.domain.appointments import CancellationStatus, failed_in_processing
 
 PREFIX = "/api/connect/orders/appointment-cancellations"
@@ -46,13 +49,16 @@ version = api_version(APPOINTMENT_CANCELLATION_VERSIONS)
 )
 async def request_cancellation(
     request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
+    nbn: Nbn,
+    clock: ClockDep,
     _version: int = Depends(version),
 ) -> Response:
     """201 with `Location` of the outcome; 404, 422 or 502 as the seed documents."""
     command = await read_command(request, AppointmentCancellationCommand, COMMAND_OBJECT)
     cancellation_id = await service.request_cancellation(
-        runtime_of(request), principal=principal, appointment_id=command.appointmentId
+        uow, principal=principal, appointment_id=command.appointmentId, nbn=nbn, now=clock.now()
     )
     return Response(status_code=201, headers={"Location": f"{PREFIX}/requests/{cancellation_id}"})
 
@@ -67,16 +73,40 @@ async def request_cancellation(
 async def get_outcome(
     request_id: str,
     request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
+    settings: SettingsDep,
+    listener: ListenerDep,
+    clock: ClockDep,
     _version: int = Depends(version),
 ) -> Response:
-    """202 while in progress; 200 with the appointment-cancellation; 422 when it failed."""
-    runtime = runtime_of(request)
-    outcome = await service.get_cancellation(
-        runtime, principal=principal, cancellation_id=path_id(request_id)
-    )
-    if outcome.status == CancellationStatus.IN_PROGRESS:
-        return still_processing(runtime.settings.retry_after_seconds)
+    """202 while in progress; 200 with the appointment-cancellation; 422 when it failed. With
+    `Prefer: wait=N` an answer in progress is held until final or N seconds have passed."""
+    cancellation_id = path_id(request_id)
+
+    async def read() -> Outcome:
+        return await service.get_cancellation(
+            uow, principal=principal, cancellation_id=cancellation_id
+        )
+
+    wait = requested_wait(request, settings.long_poll_max_seconds)
+    applied: dict[str, str] = {}
+    if wait:
+        key = f"appointment-cancellation:{cancellation_id}"
+        outcome, held = await hold(request, listener, key, wait, read, in_progress)
+        applied = {APPLIED: f"wait={wait}"} if held else {}
+    else:
+        outcome = await read()
+    if in_progress(outcome):
+        after = likely_in(outcome.requested_on, clock.now(), at_most=settings.retry_after_seconds)
+        return still_processing(after, headers=applied)
     if outcome.status == CancellationStatus.FAILED:
-        raise rule_violation([failed_in_processing(outcome.failure_message or "")])
-    return JSONResponse(cancellation_resource(outcome))
+        failed = rule_violation([failed_in_processing(outcome.failure_message or "")])
+        failed.headers.update(applied)
+        raise failed
+    return JSONResponse(cancellation_resource(outcome), headers=applied)
+
+
+def in_progress(outcome: Outcome) -> bool:
+    """Whether the outcome is not final yet."""
+    return outcome.status == CancellationStatus.IN_PROGRESS

@@ -1,19 +1,20 @@
-"""Appointment cancellation use cases: request, read the outcome, finish (from the job)."""
+"""Appointment cancellation use cases: request, read the outcome, and the job's submission.
+
+Each takes the caller's unit of work and what else it needs as arguments; none commits.
+"""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from psycopg.errors import UniqueViolation
 
 from cancelgate.appointments import repository
-from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.appointments.payloads import appointment_cancelled_payload
-from cancelgate.appointments.repository import Outcome
-from cancelgate.auth.principal import Principal
+from cancelgate.appointments.repository import AppointmentRow, Outcome
+from cancelgate.auth.identity import Principal
+from cancelgate.db.database import UnitOfWork
 from cancelgate.domain.appointments import (
     AppointmentStatus,
     CancellationStatus,
@@ -23,23 +24,30 @@ from cancelgate.domain.appointments import (
     request_refusal,
 )
 from cancelgate.domain.errors import NotFound, RuleViolation, UpstreamUnavailable
-from cancelgate.events.repository import record_event
-from cancelgate.jobs.app import defer_in
-from cancelgate.runtime import Runtime
-from cancelgate.upstream.nbn.port import CancelAccepted, CancelOutcome, NbnUnavailable
+from cancelgate.jobs.app import defer
+from cancelgate.jobs.retry import retry_later
+from cancelgate.upstream.nbn.port import (
+    CancelAccepted,
+    CancelOutcome,
+    CancelRefused,
+    NbnPort,
+    NbnUnavailable,
+)
+from cancelgate.webhooks.events import record_event
 
 log = structlog.get_logger(__name__)
 
 SUBMIT_TASK = "appointments.submit_cancellation"
 APPOINTMENT_CANCELLED = "appointment.cancelled"
+GAVE_UP = "The nbn could not be reached to cancel the appointment; no cancellation was made."
 
 
-async def _requestable_appointment(
-    session: AsyncSession, principal: Principal, appointment_id: int, *, lock: bool = False
-) -> Appointment:
+async def _requestable(
+    uow: UnitOfWork, principal: Principal, appointment_id: int, *, lock: bool = False
+) -> AppointmentRow:
     """The caller's appointment if the local rules allow a new request; else NotFound or 422."""
     found = await repository.appointment_for_tenant(
-        session, principal.tenant_id, appointment_id, lock=lock
+        uow, principal.tenant_id, appointment_id, lock=lock
     )
     if found is None:
         raise NotFound(appointment_id)
@@ -53,99 +61,114 @@ async def _requestable_appointment(
 
 
 async def request_cancellation(
-    runtime: Runtime, *, principal: Principal, appointment_id: int
+    uow: UnitOfWork, *, principal: Principal, appointment_id: int, nbn: NbnPort, now: datetime
 ) -> int:
-    """Check the rules and the nbn, then store the request and defer its job atomically."""
-    async with runtime.sessions() as session:
-        appointment = await _requestable_appointment(session, principal, appointment_id)
+    """Check the rules and the nbn, then store the request and defer its job in the unit's
+    transaction; the new request's id."""
+    appointment = await _requestable(uow, principal, appointment_id)
     try:
-        check = await runtime.nbn.check_cancellable(
-            nbn_appointment_id=appointment.nbn_appointment_id
-        )
+        check = await nbn.check_cancellable(nbn_appointment_id=appointment.nbn_appointment_id)
     except NbnUnavailable as exc:
         log.warning("nbn_unavailable", appointment_id=appointment_id, error=str(exc))
         raise UpstreamUnavailable(str(exc)) from exc
     refusal = refusal_for_nbn_check(check, appointment.nbn_internal_appointment_id)
     if refusal is not None:
         raise RuleViolation([refusal])
-    return await _store_request(runtime, principal=principal, appointment_id=appointment.id)
-
-
-async def _store_request(runtime: Runtime, *, principal: Principal, appointment_id: int) -> int:
+    # The row lock serialises concurrent requests for one appointment; the partial unique
+    # index is the last word if anything slips past it.
+    await _requestable(uow, principal, appointment_id, lock=True)
     try:
-        async with runtime.sessions.begin() as session:
-            # The row lock serialises concurrent requests for one appointment; the partial
-            # unique index is the last word if anything slips past it.
-            appointment = await _requestable_appointment(
-                session, principal, appointment_id, lock=True
-            )
-            cancellation = AppointmentCancellation(
-                tenant_id=principal.tenant_id,
-                appointment_id=appointment.id,
-                client_id=principal.client_pk,
-                status=CancellationStatus.IN_PROGRESS.value,
-                request_key=uuid.uuid4(),
-                requested_on=datetime.now(UTC),
-            )
-            session.add(cancellation)
-            await session.flush()
-            await defer_in(session, SUBMIT_TASK, cancellation_id=cancellation.id)
-    except IntegrityError as exc:
+        cancellation_id = await repository.add_cancellation(
+            uow,
+            tenant_id=principal.tenant_id,
+            appointment_id=appointment_id,
+            client_id=principal.client_pk,
+            requested_on=now,
+        )
+    except UniqueViolation as exc:
         raise RuleViolation([cancellation_in_progress(appointment_id)]) from exc
-    log.info("appointment_cancellation_requested", cancellation_id=cancellation.id)
-    return cancellation.id
+    await defer(uow, SUBMIT_TASK, cancellation_id=cancellation_id)
+    log.info("appointment_cancellation_requested", cancellation_id=cancellation_id)
+    return cancellation_id
 
 
 async def get_cancellation(
-    runtime: Runtime, *, principal: Principal, cancellation_id: int
+    uow: UnitOfWork, *, principal: Principal, cancellation_id: int
 ) -> Outcome:
     """The caller's cancellation request as its status shows it, or NotFound."""
-    outcome = await repository.outcome_for_tenant(
-        runtime.reads, principal.tenant_id, cancellation_id
-    )
+    outcome = await repository.outcome_for_tenant(uow, principal.tenant_id, cancellation_id)
     if outcome is None:
         raise NotFound(cancellation_id)
     return outcome
 
 
-async def load_for_processing(
-    runtime: Runtime, cancellation_id: int
-) -> tuple[AppointmentCancellation, Appointment] | None:
-    """The cancellation the job should submit, or None when there is nothing left to do."""
-    async with runtime.sessions() as session:
-        row = await repository.cancellation_with_appointment(session, cancellation_id)
-    if row is None or not can_finish(row[0].status):
-        return None
-    return row
-
-
-async def finish_cancellation(
-    runtime: Runtime, *, cancellation_id: int, outcome: CancelOutcome
+async def submit_cancellation(
+    uow: UnitOfWork,
+    *,
+    cancellation_id: int,
+    nbn: NbnPort,
+    attempts: int,
+    max_attempts: int,
+    retry_base_seconds: float,
 ) -> None:
+    """Submit with the request's stable key (safe to run twice), then record the outcome.
+
+    An unreachable nbn asks for a retry (RetryLater) until the last attempt, which records
+    that no cancellation was made.
+    """
+    found = await repository.cancellation_with_appointment(uow, cancellation_id)
+    if found is None or not can_finish(found[0].status):
+        return
+    cancellation, appointment = found
+    outcome: CancelOutcome
+    try:
+        outcome = await nbn.cancel(
+            nbn_appointment_id=appointment.nbn_appointment_id,
+            request_key=str(cancellation.request_key),
+        )
+    except NbnUnavailable as exc:
+        log.warning("nbn_unavailable", cancellation_id=cancellation_id, attempts=attempts)
+        retry = retry_later(
+            attempts, max_attempts=max_attempts, base_seconds=retry_base_seconds, reason=str(exc)
+        )
+        if retry is not None:
+            raise retry from exc
+        log.error("nbn_gave_up", cancellation_id=cancellation_id, error=str(exc))
+        outcome = CancelRefused(GAVE_UP)
+    await _finish(uow, cancellation_id, outcome)
+
+
+async def _finish(uow: UnitOfWork, cancellation_id: int, outcome: CancelOutcome) -> None:
     """Record the nbn's answer; on success also cancel the appointment and record the event."""
-    async with runtime.sessions.begin() as session:
-        row = await repository.cancellation_with_appointment(session, cancellation_id, lock=True)
-        if row is None or not can_finish(row[0].status):
-            return  # a previous run of this job already finished it
-        cancellation, appointment = row
-        if isinstance(outcome, CancelAccepted):
-            cancellation.status = CancellationStatus.COMPLETED.value
-            cancellation.cancelled_on = outcome.cancelled_at
-            appointment.status = AppointmentStatus.CANCELLED.value
-            appointment.cancelled_on = outcome.cancelled_at
-            await record_event(
-                session,
-                tenant_id=appointment.tenant_id,
-                event_type=APPOINTMENT_CANCELLED,
-                model="appointment",
-                subject_id=appointment.id,
-                payload=appointment_cancelled_payload(appointment),
-            )
-        else:
-            cancellation.status = CancellationStatus.FAILED.value
-            cancellation.failure_message = outcome.message
-    log.info(
-        "appointment_cancellation_finished",
-        cancellation_id=cancellation_id,
-        status=cancellation.status,
-    )
+    found = await repository.cancellation_with_appointment(uow, cancellation_id, lock=True)
+    if found is None or not can_finish(found[0].status):
+        return  # a previous run of this job already finished it
+    _, appointment = found
+    if isinstance(outcome, CancelAccepted):
+        status = CancellationStatus.COMPLETED
+        await repository.finish_cancellation(
+            uow, cancellation_id, status=status, cancelled_on=outcome.cancelled_at
+        )
+        await repository.set_appointment_status(
+            uow,
+            appointment.id,
+            status=AppointmentStatus.CANCELLED.value,
+            cancelled_on=outcome.cancelled_at,
+        )
+        cancelled = appointment_cancelled_payload(
+            appointment, status=AppointmentStatus.CANCELLED.value, cancelled_on=outcome.cancelled_at
+        )
+        await record_event(
+            uow,
+            tenant_id=appointment.tenant_id,
+            event_type=APPOINTMENT_CANCELLED,
+            model="appointment",
+            subject_id=appointment.id,
+            payload=cancelled,
+        )
+    else:
+        status = CancellationStatus.FAILED
+        await repository.finish_cancellation(
+            uow, cancellation_id, status=status, failure_message=outcome.message
+        )
+    log.info("appointment_cancellation_finished", cancellation_id=cancellation_id, status=status)

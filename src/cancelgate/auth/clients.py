@@ -1,4 +1,5 @@
-"""Creating API clients and authenticating them with a secret."""
+"""API clients: created by seeding and the command line (ORM sessions, committed by their
+callers), authenticated with a secret by the token endpoint (in its unit of work)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ from typing import Any
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cancelgate.auth.models import ApiClient
-from cancelgate.auth.repository import client_by_client_id, get_or_create_tenant
+from cancelgate.auth.identity import Principal
+from cancelgate.auth.models import ApiClient, Tenant
+from cancelgate.auth.repository import ClientRow, enabled_client
 from cancelgate.auth.secrets import hash_secret, new_client_id, new_client_secret, verify_secret
+from cancelgate.db.database import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,17 @@ class NewClient:
     client_id: str
     client_secret: str
     tenant: str
+
+
+def principal_of(client: ApiClient) -> Principal:
+    """The API user a client acts as."""
+    return Principal(
+        tenant_id=client.tenant_id,
+        client_pk=client.id,
+        client_id=client.client_id,
+        display_name=client.display_name,
+        email=client.email,
+    )
 
 
 def validate_jwks(jwks: dict[str, Any]) -> None:
@@ -35,6 +51,19 @@ def validate_jwks(jwks: dict[str, Any]) -> None:
         raise ValueError("the JWK Set must hold public keys only")
 
 
+async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
+    """The tenant of that name, created if it does not exist yet (seeding)."""
+    await session.execute(insert(Tenant).values(name=name).on_conflict_do_nothing())
+    tenant = (await session.execute(select(Tenant).where(Tenant.name == name))).scalar_one()
+    return tenant
+
+
+async def client_by_client_id(session: AsyncSession, client_id: str) -> ApiClient | None:
+    """An enabled client by its public id, read through a seeding session."""
+    stmt = select(ApiClient).where(ApiClient.client_id == client_id, ApiClient.enabled)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def create_client(
     session: AsyncSession,
     pepper: bytes,
@@ -44,7 +73,8 @@ async def create_client(
     email: str = "api@example.com",
     jwks: dict[str, Any] | None = None,
 ) -> NewClient:
-    """Create a client of the tenant (created if new); the secret is returned once."""
+    """Add a client of the tenant (created if new) to the session, which the caller commits;
+    the secret is returned once."""
     if jwks is not None:
         validate_jwks(jwks)
     tenant_row = await get_or_create_tenant(session, tenant)
@@ -59,14 +89,14 @@ async def create_client(
             email=email,
         )
     )
-    await session.commit()
+    await session.flush()
     return NewClient(client_id=client_id, client_secret=secret, tenant=tenant)
 
 
 async def authenticate_with_secret(
-    session: AsyncSession, pepper: bytes, client_id: str, secret: str
-) -> ApiClient | None:
+    uow: UnitOfWork, pepper: bytes, client_id: str, secret: str
+) -> ClientRow | None:
     """The client when id and secret match, else None (same work either way)."""
-    client = await client_by_client_id(session, client_id)
+    client = await enabled_client(uow, client_id)
     ok = verify_secret(pepper, secret, client.secret_hash if client else None)
     return client if client is not None and ok else None

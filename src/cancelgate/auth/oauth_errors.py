@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
+# The token endpoint's path: the router serves it, the error formats answer on it in RFC 6749.
+TOKEN_PATH = "/oauth/token"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 

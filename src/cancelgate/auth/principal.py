@@ -1,53 +1,71 @@
-"""Who is calling: the bearer token, verified, and the client behind it."""
+"""Who is calling: the bearer token, verified, and the enabled client behind it. One rule for
+every layer that asks (the routes' dependency, the idempotency middleware)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 
-from cancelgate.auth.models import ApiClient
-from cancelgate.auth.repository import client_by_pk
+from cancelgate.auth.identity import Principal
+from cancelgate.auth.principal_cache import PrincipalCache
+from cancelgate.auth.repository import principal_by_client_pk
 from cancelgate.auth.tokens import Expected, InvalidToken, verify_access_token
 from cancelgate.connect.errors import unauthorized
+from cancelgate.db.database import Database
 from cancelgate.json_input import single
-from cancelgate.runtime import Runtime
+from cancelgate.keys import InstanceKeys
+from cancelgate.settings import Settings
+
+# Where the idempotency middleware leaves the principal it resolved, so the route's dependency
+# takes it instead of resolving the same token twice.
+PRINCIPAL_SCOPE_KEY = "cancelgate.principal"
 
 
 @dataclass(frozen=True)
-class Principal:
-    """An authenticated API user: a client of one tenant. Every query is scoped by it."""
+class Authenticator:
+    """Verifies bearer tokens and finds their clients, remembering both briefly."""
 
-    tenant_id: int
-    client_pk: int
-    client_id: str
-    display_name: str
-    email: str
+    database: Database
+    keys: InstanceKeys
+    settings: Settings
+    cache: PrincipalCache
+
+    async def principal(self, token: str, issuer: str) -> Principal:
+        """The enabled client behind a token, or InvalidToken saying why; `issuer` is the
+        issuer identifier of the URL the caller reached."""
+        now = time.time()
+        # Per issuer: a token verified for one issuer identifier proves nothing for another.
+        cache_key = f"{issuer} {token}"
+        known = self.cache.get(cache_key, now)
+        if known is not None:
+            return known
+        expected = Expected(
+            issuer=issuer,
+            max_lifetime_seconds=self.settings.token_lifetime_seconds,
+            leeway_seconds=self.settings.clock_skew_seconds,
+        )
+        claims = verify_access_token(self.keys, token, expected)
+        principal = await principal_by_client_pk(self.database, claims.client_pk)
+        if principal is None or principal.tenant_id != claims.tenant_id:
+            raise InvalidToken("the client of this token is no longer enabled")
+        self.cache.put(cache_key, principal, claims.expires_at, now)
+        return principal
 
 
-def principal_of(client: ApiClient) -> Principal:
-    """The API user a client acts as."""
-    return Principal(
-        tenant_id=client.tenant_id,
-        client_pk=client.id,
-        client_id=client.client_id,
-        display_name=client.display_name,
-        email=client.email,
-    )
-
-
-def runtime_of(request: Request) -> Runtime:
-    """The process runtime (set up by the app's lifespan)."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def authenticator_of(request: Request) -> Authenticator:
+    """The application's authenticator (built by its lifespan)."""
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
 
 
 def issuer_of(request: Request) -> str:
     """The issuer identifier: the configured public URL, else the URL the caller used."""
-    configured = runtime_of(request).settings.public_base_url
+    configured = authenticator_of(request).settings.public_base_url
     return (configured or str(request.base_url)).rstrip("/")
 
 
@@ -70,39 +88,6 @@ def bearer_token_of(header: str | None) -> str | None:
 BEARER = HTTPBearer(auto_error=False, bearerFormat="JWT", description="Token from /oauth/token")
 
 
-# Where the idempotency middleware leaves the principal it resolved, so the route's dependency
-# takes it instead of resolving the same token twice.
-PRINCIPAL_SCOPE_KEY = "cancelgate.principal"
-
-
-async def authenticate(runtime: Runtime, token: str, issuer: str) -> Principal:
-    """The enabled client behind a bearer token (remembered briefly), or InvalidToken saying why.
-
-    The one rule for every caller of the Connect API, whichever layer asks; `issuer` is the
-    issuer identifier of the URL the caller reached.
-    """
-    now = time.time()
-    # Per issuer: a token verified for one issuer identifier proves nothing for another.
-    cache_key = f"{issuer} {token}"
-    known = runtime.principals.get(cache_key, now)
-    if known is not None:
-        return known
-    settings = runtime.settings
-    expected = Expected(
-        issuer=issuer,
-        max_lifetime_seconds=settings.token_lifetime_seconds,
-        leeway_seconds=settings.clock_skew_seconds,
-    )
-    claims = verify_access_token(runtime.keys, token, expected)
-    async with runtime.sessions() as session:
-        client = await client_by_pk(session, claims.client_pk)
-    if client is None or client.tenant_id != claims.tenant_id:
-        raise InvalidToken("the client of this token is no longer enabled")
-    principal = principal_of(client)
-    runtime.principals.put(cache_key, principal, claims.expires_at, now)
-    return principal
-
-
 async def connect_principal(
     request: Request, _declared: HTTPAuthorizationCredentials | None = Depends(BEARER)
 ) -> Principal:
@@ -114,6 +99,9 @@ async def connect_principal(
     if token is None:
         raise unauthorized()
     try:
-        return await authenticate(runtime_of(request), token, issuer_of(request))
+        return await authenticator_of(request).principal(token, issuer_of(request))
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from exc
+
+
+Caller = Annotated[Principal, Depends(connect_principal)]

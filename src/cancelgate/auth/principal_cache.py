@@ -5,10 +5,8 @@ cache's lifetime (CANCELGATE_PRINCIPAL_CACHE_SECONDS)."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from cancelgate.auth.principal import Principal
+from cancelgate.auth.identity import Principal
 
 MAX_ENTRIES = 10_000
 

@@ -6,13 +6,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
-from cancelgate.auth.oauth_errors import NO_STORE, OAuthError
-from cancelgate.auth.principal import issuer_of, runtime_of
+from cancelgate.auth.oauth_errors import NO_STORE, TOKEN_PATH, OAuthError
+from cancelgate.auth.principal import issuer_of
 from cancelgate.auth.token_endpoint import TokenRequest, grant_client_credentials, parse_form
 from cancelgate.connect.openapi import OAuthErrorBody, answer, error_responses
+from cancelgate.dependencies import Keys, SettingsDep, Uow
 
 router = APIRouter(tags=["oauth"])
-TOKEN_PATH = "/oauth/token"
 
 
 def accepted_audiences(request: Request) -> set[str]:
@@ -98,20 +98,18 @@ class JsonWebKeySet(BaseModel):
     },
     responses=TOKEN_RESPONSES,
 )
-async def token(request: Request) -> JSONResponse:
+async def token(request: Request, uow: Uow, keys: Keys, settings: SettingsDep) -> JSONResponse:
     """RFC 6749 §4.4 with client_secret_basic, client_secret_post or private_key_jwt."""
-    runtime = runtime_of(request)
     try:
         form = parse_form(request.headers.get("content-type"), await request.body())
-        async with runtime.sessions() as session:
-            body = await grant_client_credentials(
-                session,
-                runtime.keys,
-                runtime.settings,
-                TokenRequest(form=form, authorization=request.headers.get("authorization")),
-                issuer=issuer_of(request),
-                audiences=accepted_audiences(request),
-            )
+        body = await grant_client_credentials(
+            uow,
+            keys,
+            settings,
+            TokenRequest(form=form, authorization=request.headers.get("authorization")),
+            issuer=issuer_of(request),
+            audiences=accepted_audiences(request),
+        )
     except OAuthError as exc:
         return exc.response()
     return JSONResponse(body, headers=NO_STORE)
@@ -149,6 +147,6 @@ async def metadata(request: Request) -> JSONResponse:
     summary="Keys that verify our access tokens",
     responses=answer(200, "The JWK Set", JsonWebKeySet),
 )
-async def jwks(request: Request) -> JSONResponse:
+async def jwks(keys: Keys) -> JSONResponse:
     """The public JWKS of the access-token signing key."""
-    return JSONResponse(runtime_of(request).keys.public_jwks())
+    return JSONResponse(keys.public_jwks())

@@ -8,9 +8,6 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_plus
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from cancelgate.auth.assertions import (
     ASSERTION_TYPE,
     InvalidAssertion,
@@ -18,11 +15,11 @@ from cancelgate.auth.assertions import (
     verify_assertion,
 )
 from cancelgate.auth.clients import authenticate_with_secret
-from cancelgate.auth.keys import InstanceKeys
-from cancelgate.auth.models import ApiClient
 from cancelgate.auth.oauth_errors import OAuthError, invalid_client, invalid_request
-from cancelgate.auth.repository import client_by_client_id, remember_assertion
+from cancelgate.auth.repository import ClientRow, enabled_client, remember_assertion
 from cancelgate.auth.tokens import issue_access_token
+from cancelgate.db.database import UnitOfWork
+from cancelgate.keys import InstanceKeys
 from cancelgate.settings import Settings
 
 FORM = "application/x-www-form-urlencoded"
@@ -68,12 +65,12 @@ def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
 
 
 async def authenticate_client(
-    session: AsyncSession,
+    uow: UnitOfWork,
     keys: InstanceKeys,
     settings: Settings,
     request: TokenRequest,
     audiences: set[str],
-) -> ApiClient:
+) -> ClientRow:
     """The client the request authenticates as, by exactly one of the three methods."""
     form = request.form
     basic = basic_credentials(request.authorization)
@@ -94,21 +91,21 @@ async def authenticate_client(
         client_id, secret = basic
         if form.get("client_id") not in (None, client_id):
             raise invalid_request("client_id does not match the Basic credentials")
-        client = await authenticate_with_secret(session, keys.pepper, client_id, secret)
+        client = await authenticate_with_secret(uow, keys.pepper, client_id, secret)
     elif "client_secret" in form:
         client = await authenticate_with_secret(
-            session, keys.pepper, form.get("client_id", ""), form["client_secret"]
+            uow, keys.pepper, form.get("client_id", ""), form["client_secret"]
         )
     else:
-        client = await _authenticate_with_assertion(session, settings, form, audiences)
+        client = await _authenticate_with_assertion(uow, settings, form, audiences)
     if client is None:
         raise invalid_client()
     return client
 
 
 async def _authenticate_with_assertion(
-    session: AsyncSession, settings: Settings, form: dict[str, str], audiences: set[str]
-) -> ApiClient:
+    uow: UnitOfWork, settings: Settings, form: dict[str, str], audiences: set[str]
+) -> ClientRow:
     if form.get("client_assertion_type") != ASSERTION_TYPE:
         raise invalid_request(f"client_assertion_type must be {ASSERTION_TYPE}")
     assertion = form["client_assertion"]
@@ -118,7 +115,7 @@ async def _authenticate_with_assertion(
         raise invalid_client(str(exc)) from exc
     if form.get("client_id") not in (None, client_id):
         raise invalid_client("client_id does not match the assertion's issuer")
-    client = await client_by_client_id(session, client_id)
+    client = await enabled_client(uow, client_id)
     if client is None or not client.jwks:
         raise invalid_client()
     try:
@@ -133,21 +130,17 @@ async def _authenticate_with_assertion(
         )
     except InvalidAssertion as exc:
         raise invalid_client(str(exc)) from exc
-    try:
-        fresh = await remember_assertion(
-            session, client_id=client_id, jti=verified.jti, expires_at=verified.expires_at
-        )
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        fresh = False
+    # In the unit's transaction: the jti is spent only if the request's unit commits.
+    fresh = await remember_assertion(
+        uow, client_id=client_id, jti=verified.jti, expires_at=verified.expires_at
+    )
     if not fresh:
         raise invalid_client("the client assertion was already used (jti replay)")
     return client
 
 
 async def grant_client_credentials(
-    session: AsyncSession,
+    uow: UnitOfWork,
     keys: InstanceKeys,
     settings: Settings,
     request: TokenRequest,
@@ -161,7 +154,7 @@ async def grant_client_credentials(
         raise invalid_request("grant_type is required")
     if grant_type != "client_credentials":
         raise OAuthError("unsupported_grant_type", f"grant_type {grant_type} is not supported")
-    client = await authenticate_client(session, keys, settings, request, audiences)
+    client = await authenticate_client(uow, keys, settings, request, audiences)
     token = issue_access_token(
         keys,
         issuer=issuer,

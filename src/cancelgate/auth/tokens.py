@@ -10,7 +10,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from cancelgate.auth.keys import InstanceKeys
+from cancelgate.keys import InstanceKeys
 
 AUDIENCE = "cancelgate-api"
 

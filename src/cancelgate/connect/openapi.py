@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cancelgate.connect.idempotency_key import MAX_KEY_LENGTH
 from cancelgate.connect.versions import DEPRECATED_VERSIONS
 from cancelgate.connect.versions import HEADER as VERSION_HEADER
-from cancelgate.idempotency.keys import MAX_KEY_LENGTH
 
 
 class SubErrorBody(BaseModel):

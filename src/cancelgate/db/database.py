@@ -9,15 +9,21 @@ session cost ~850 µs for a one-row read on this machine where this path costs ~
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from cancelgate.db.urls import libpq_url
 
@@ -26,9 +32,34 @@ Params = dict[str, Any]
 _DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialects are untyped
 
 
-def compiled(statement: ClauseElement) -> bytes:
-    """A Core statement as the SQL psycopg runs, with named `%(param)s` placeholders."""
-    return str(statement.compile(dialect=_DIALECT)).encode()
+@dataclass(frozen=True)
+class Query:
+    """A statement compiled once: its SQL with `%(name)s` placeholders, and the values of the
+    parameters the statement itself fixed (constants written into it)."""
+
+    sql: bytes
+    fixed: Params
+
+    def bind(self, params: Params | None) -> Params:
+        """Every parameter the SQL names: the fixed ones and the caller's."""
+        return {**self.fixed, **params} if params else self.fixed
+
+
+def compiled(statement: ClauseElement) -> Query:
+    """A Core statement as the SQL psycopg runs, compiled once."""
+    done = cast(SQLCompiler, statement.compile(dialect=_DIALECT))
+    fixed: Params = {}
+    for bind, name in done.bind_names.items():
+        if not bind.required:  # a value written into the statement, not a `bindparam(name)`
+            value = bind.effective_value
+            fixed[name] = value.value if isinstance(value, enum.Enum) else value
+    return Query(str(done).encode(), fixed)
+
+
+def fields_of(model: type[Any], row: type[Any]) -> tuple[Any, ...]:
+    """The model's columns named as the row dataclass's fields, in their order: a selected row
+    then builds the dataclass by position."""
+    return tuple(getattr(model, field.name) for field in dataclasses.fields(row))
 
 
 class UnitOfWork:
@@ -74,32 +105,48 @@ class UnitOfWork:
         assert self._connection is not None
         return self._connection
 
-    async def one(self, query: bytes, params: Params | None = None) -> Row | None:
-        """The first row of a statement, or None."""
+    async def one(self, query: Query, params: Params | None = None) -> Row | None:
+        """The first row of a read (in the transaction once begun), or None."""
         rows = await self._run(query, params, everything=False)
         return rows[0] if rows else None
 
-    async def all(self, query: bytes, params: Params | None = None) -> list[Row]:
-        """Every row of a statement."""
+    async def all(self, query: Query, params: Params | None = None) -> list[Row]:
+        """Every row of a read (in the transaction once begun)."""
         return await self._run(query, params, everything=True)
 
-    async def scalar(self, query: bytes, params: Params | None = None) -> Any:
+    async def scalar(self, query: Query, params: Params | None = None) -> Any:
         """The first column of the first row, or None."""
         row = await self.one(query, params)
         return None if row is None else row[0]
 
-    async def execute(self, query: bytes, params: Params | None = None) -> int:
-        """Run a statement in the unit's transaction (begun if needed); rows it changed."""
+    async def execute(self, query: Query, params: Params | None = None) -> int:
+        """Write in the unit's transaction (begun if needed); how many rows changed."""
         connection = await self.connection()
-        cursor = await connection.execute(query, params, prepare=True)
+        cursor = await connection.execute(query.sql, query.bind(params), prepare=True)
         return cursor.rowcount
 
-    async def _run(self, query: bytes, params: Params | None, *, everything: bool) -> list[Row]:
+    async def returning(self, query: Query, params: Params | None = None) -> list[Row]:
+        """Write in the unit's transaction (begun if needed); the rows it returned."""
+        await self.begin()
+        return await self.all(query, params)
+
+    async def write_alone(self, query: Query, params: Params | None = None) -> list[Row]:
+        """One write that stands alone, outside the unit's transaction (one statement is atomic
+        on its own, and one round trip); the rows it returned. Never retried: it may have
+        happened."""
+        if self._connection is not None:
+            raise RuntimeError("write_alone inside the unit's transaction")
+        async with self._pool.connection() as connection:
+            return await _fetch(connection, query, params, everything=True)
+
+    async def _run(self, query: Query, params: Params | None, *, everything: bool) -> list[Row]:
         if self._connection is not None:
             return await _fetch(self._connection, query, params, everything)
         try:
             async with self._pool.connection() as connection:
                 return await _fetch(connection, query, params, everything)
+        except PoolTimeout:
+            raise  # every connection busy for the pool's whole timeout: waiting again won't help
         except psycopg.OperationalError:
             await self._pool.check()
         async with self._pool.connection() as connection:
@@ -118,15 +165,41 @@ class UnitOfWork:
 
 
 async def _fetch(
-    connection: AsyncConnection, query: bytes, params: Params | None, everything: bool
+    connection: AsyncConnection, query: Query, params: Params | None, everything: bool
 ) -> list[Row]:
-    cursor = await connection.execute(query, params, prepare=True)
+    cursor = await connection.execute(query.sql, query.bind(params), prepare=True)
     if cursor.description is None:
         return []
     if everything:
         return await cursor.fetchall()
     row = await cursor.fetchone()
     return [] if row is None else [row]
+
+
+async def _autocommit(connection: AsyncConnection) -> None:
+    await connection.set_autocommit(True)
+
+
+# A connection handed out this recently is trusted on its next checkout; one idle longer is
+# pinged first (a server restart or an idle timeout drops idle connections). Under load each
+# connection is handed out again within milliseconds, so the hot path pays no ping (profiled:
+# a ping on every checkout was a third of a status GET's round trips).
+TRUST_SECONDS = 5.0
+
+
+class _IdleCheck:
+    """When each pooled connection was last handed out, to ping only those idle a while."""
+
+    def __init__(self) -> None:
+        self._used: weakref.WeakKeyDictionary[AsyncConnection, float] = weakref.WeakKeyDictionary()
+
+    async def check(self, connection: AsyncConnection) -> None:
+        """The pool's `check` hook: ping a connection unused for longer than TRUST_SECONDS."""
+        now = time.monotonic()
+        used = self._used.get(connection)
+        if used is None or now - used > TRUST_SECONDS:
+            await AsyncConnectionPool.check_connection(connection)
+        self._used[connection] = now
 
 
 class Database:
@@ -140,7 +213,11 @@ class Database:
             max_size=size,
             timeout=timeout,
             open=False,
-            kwargs={"autocommit": True, "application_name": name},
+            kwargs={"application_name": name},
+            # Not in `kwargs`: procrastinate opens its listening connection with those and its
+            # own `autocommit=True`.
+            configure=_autocommit,
+            check=_IdleCheck().check,
             name=name,
         )
 
@@ -153,25 +230,31 @@ class Database:
         await self.pool.close()
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        """A unit that commits when the block ends normally and rolls back when it raises."""
+    async def unit_of_work(
+        self, *, commit_on: tuple[type[BaseException], ...] = ()
+    ) -> AsyncIterator[UnitOfWork]:
+        """A unit that commits when the block ends normally, or raises one of `commit_on` (a
+        job that recorded its attempt and asks to be retried), and rolls back otherwise."""
         unit = UnitOfWork(self.pool)
         try:
             yield unit
+        except commit_on:
+            await unit.end(commit=True)
+            raise
         except BaseException:
             await unit.end(commit=False)
             raise
         await unit.end(commit=True)
 
-    async def one(self, query: bytes, params: Params | None = None) -> Row | None:
+    async def one(self, query: Query, params: Params | None = None) -> Row | None:
         """One row of a single read on its own (autocommit, retried once if dropped)."""
         async with self.unit_of_work() as unit:
             return await unit.one(query, params)
 
-    async def all(self, query: bytes, params: Params | None = None) -> list[Row]:
+    async def all(self, query: Query, params: Params | None = None) -> list[Row]:
         """Every row of a single read on its own."""
         async with self.unit_of_work() as unit:
             return await unit.all(query, params)
 
 
-__all__ = ["Database", "PoolTimeout", "Row", "UnitOfWork", "compiled"]
+__all__ = ["Database", "PoolTimeout", "Query", "Row", "UnitOfWork", "compiled", "fields_of"]

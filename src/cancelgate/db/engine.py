@@ -1,4 +1,5 @@
-"""Async engine and session factory."""
+"""The ORM engine and sessions of seeding code and the command line (requests and jobs use
+`cancelgate.db.database`)."""
 
 from __future__ import annotations
 

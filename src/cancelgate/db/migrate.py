@@ -12,9 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
-from cancelgate.auth.keys import ensure_instance_keys
-from cancelgate.db.engine import make_engine, make_sessionmaker
+from cancelgate.db.database import Database
 from cancelgate.db.urls import sqlalchemy_url
+from cancelgate.keys import ensure_instance_keys
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number: processes that start together take turns migrating.
@@ -48,12 +48,13 @@ def upgrade(database_url: str) -> None:
 
 
 async def _ensure_keys(database_url: str) -> None:
-    engine = make_engine(database_url, pool_size=1)
+    database = Database(database_url, size=1, name="cancelgate-migrate")
+    await database.open()
     try:
-        async with make_sessionmaker(engine)() as session:
-            await ensure_instance_keys(session)
+        async with database.unit_of_work() as uow:
+            await ensure_instance_keys(uow)
     finally:
-        await engine.dispose()
+        await database.close()
 
 
 @lru_cache

@@ -3,32 +3,52 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
-from cancelgate.auth.clients import create_client
+from cancelgate.auth.clients import (
+    client_by_client_id,
+    create_client,
+    get_or_create_tenant,
+    principal_of,
+)
+from cancelgate.auth.identity import Principal
 from cancelgate.auth.models import ApiClient
-from cancelgate.auth.principal import Principal, principal_of
-from cancelgate.auth.repository import client_by_client_id, get_or_create_tenant
 from cancelgate.auth.secrets import hash_secret, new_client_secret, verify_secret
+from cancelgate.clock import Clock
+from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.demo.fixtures import create_appointment, initial_status
 from cancelgate.demo.service_fixtures import create_service, is_fresh
 from cancelgate.demo.ux_fixtures import create_ux_appointment
 from cancelgate.demo.ux_fixtures import is_fresh as ux_is_fresh
-from cancelgate.runtime import Runtime
+from cancelgate.keys import instance_keys_in
+from cancelgate.settings import Settings
 from cancelgate.upstream.csg import scenarios as csg_scenarios
 from cancelgate.upstream.nbn import scenarios, service_scenarios
-from cancelgate.ux import repository as ux_repository
 from cancelgate.ux.clients import create_channel_client
+from cancelgate.ux.models import ChannelClient
 
 DEMO_TENANT = "demo"
 OTHER_TENANT = "other"
 DEMO_REF = "DEMO-"
 DEMO_UNIT = "PR"
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """What seeding needs of the installation: its pepper, business units, clock and zone."""
+
+    pepper: bytes
+    business_units: frozenset[str]
+    clock: Clock
+    zone: ZoneInfo
 
 
 def read_demo_file(path: Path) -> dict[str, Any]:
@@ -55,6 +75,7 @@ async def demo_client(
         created = await create_client(
             session, pepper, tenant=tenant, display_name="API User", email=f"api@{tenant}.example"
         )
+        await session.commit()
         return {
             "tenant": tenant,
             "client_id": created.client_id,
@@ -104,7 +125,7 @@ async def _principal(session: AsyncSession, client_id: str) -> Principal:
 
 
 async def demo_service(
-    session: AsyncSession, runtime: Runtime, requester: Principal, scenario: str, previous: object
+    session: AsyncSession, sandbox: Sandbox, requester: Principal, scenario: str, previous: object
 ) -> int:
     """An unused service of the scenario: the previous one, or a new one if it was used."""
     if isinstance(previous, int) and await is_fresh(
@@ -112,26 +133,28 @@ async def demo_service(
     ):
         return previous
     service = await create_service(
-        session, requester=requester, scenario=scenario, clock=runtime.clock, zone=runtime.zone
+        session, requester=requester, scenario=scenario, clock=sandbox.clock, zone=sandbox.zone
     )
     await session.commit()
     return service.id
 
 
 async def demo_channel_client(
-    session: AsyncSession, runtime: Runtime, previous: dict[str, Any]
+    session: AsyncSession, sandbox: Sandbox, previous: dict[str, Any]
 ) -> dict[str, str]:
     """The demo channel client (every configured business unit); its secret is kept if valid."""
     entry = previous.get("ux_client")
     known = entry if isinstance(entry, dict) else {}
-    client = await ux_repository.channel_client(session, str(known.get("client_id", "")))
+    stmt = select(ChannelClient).where(ChannelClient.client_id == str(known.get("client_id", "")))
+    client = (await session.execute(stmt)).scalar_one_or_none()
     secret = str(known.get("client_secret", ""))
-    if client is not None and verify_secret(runtime.keys.pepper, secret, client.secret_hash):
+    if client is not None and verify_secret(sandbox.pepper, secret, client.secret_hash):
         return {"client_id": client.client_id, "client_secret": secret}
-    units = sorted(runtime.settings.ux_business_units)
+    units = sorted(sandbox.business_units)
     created = await create_channel_client(
-        session, runtime.keys.pepper, name="Demo channel", business_units=units
+        session, sandbox.pepper, name="Demo channel", business_units=units
     )
+    await session.commit()
     return {"client_id": created.client_id, "client_secret": created.client_secret}
 
 
@@ -148,38 +171,55 @@ async def demo_ux_appointment(
     return {"businessId": appointment.business_id, "id": appointment.appointment_id}
 
 
-async def seed_demo(runtime: Runtime, data_dir: Path, base_url: str) -> dict[str, Any]:
-    """Seed tenants, clients and fixtures; write and return demo.json."""
+async def seed_demo(settings: Settings, database_url: str, base_url: str) -> dict[str, Any]:
+    """Seed tenants, clients and fixtures on a connection of its own (committing each step);
+    write and return <data-dir>/demo.json."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            sandbox = Sandbox(
+                pepper=(await instance_keys_in(session)).pepper,
+                business_units=settings.ux_business_units,
+                clock=Clock(timedelta(seconds=settings.clock_offset_seconds)),
+                zone=ZoneInfo(settings.business_timezone),
+            )
+            return await _seed(session, sandbox, settings.data_dir, base_url)
+    finally:
+        await engine.dispose()
+
+
+async def _seed(
+    session: AsyncSession, sandbox: Sandbox, data_dir: Path, base_url: str
+) -> dict[str, Any]:
     path = data_dir / "demo.json"
     previous = read_demo_file(path)
-    async with runtime.sessions() as session:
-        clients = [
-            await demo_client(session, runtime.keys.pepper, tenant, previous)
-            for tenant in (DEMO_TENANT, OTHER_TENANT)
-        ]
-        demo = await get_or_create_tenant(session, DEMO_TENANT)
-        other = await get_or_create_tenant(session, OTHER_TENANT)
-        await session.commit()
-        appointments: dict[str, int] = {}
-        for scenario in scenarios.SCENARIOS:
-            owner = other.id if scenario == scenarios.OTHER_TENANT else demo.id
-            appointments[scenario] = await demo_fixture(session, owner, scenario)
-        requesters = {c["tenant"]: await _principal(session, c["client_id"]) for c in clients}
-        known = previous.get("services")
-        known_services = known if isinstance(known, dict) else {}
-        services: dict[str, int] = {}
-        for scenario in service_scenarios.SCENARIOS:
-            tenant = OTHER_TENANT if scenario == service_scenarios.OTHER_TENANT else DEMO_TENANT
-            services[scenario] = await demo_service(
-                session, runtime, requesters[tenant], scenario, known_services.get(scenario)
-            )
-        ux_client = await demo_channel_client(session, runtime, previous)
-        known_ux = previous.get("ux")
-        previous_ux = known_ux if isinstance(known_ux, dict) else {}
-        ux = {
-            scenario: await demo_ux_appointment(session, scenario, previous_ux.get(scenario))
-            for scenario in csg_scenarios.SCENARIOS
-        }
+    clients = [
+        await demo_client(session, sandbox.pepper, tenant, previous)
+        for tenant in (DEMO_TENANT, OTHER_TENANT)
+    ]
+    demo = await get_or_create_tenant(session, DEMO_TENANT)
+    other = await get_or_create_tenant(session, OTHER_TENANT)
+    await session.commit()
+    appointments: dict[str, int] = {}
+    for scenario in scenarios.SCENARIOS:
+        owner = other.id if scenario == scenarios.OTHER_TENANT else demo.id
+        appointments[scenario] = await demo_fixture(session, owner, scenario)
+    requesters = {c["tenant"]: await _principal(session, c["client_id"]) for c in clients}
+    known = previous.get("services")
+    known_services = known if isinstance(known, dict) else {}
+    services: dict[str, int] = {}
+    for scenario in service_scenarios.SCENARIOS:
+        tenant = OTHER_TENANT if scenario == service_scenarios.OTHER_TENANT else DEMO_TENANT
+        services[scenario] = await demo_service(
+            session, sandbox, requesters[tenant], scenario, known_services.get(scenario)
+        )
+    ux_client = await demo_channel_client(session, sandbox, previous)
+    known_ux = previous.get("ux")
+    previous_ux = known_ux if isinstance(known_ux, dict) else {}
+    ux = {
+        scenario: await demo_ux_appointment(session, scenario, previous_ux.get(scenario))
+        for scenario in csg_scenarios.SCENARIOS
+    }
     data = {
         **previous,
         "base_url": base_url,

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cancelgate.auth.principal import Principal
+from cancelgate.auth.identity import Principal
 from cancelgate.clock import Clock, business_today, start_of_day
 from cancelgate.domain.services import ServiceCancellationStatus, ServiceStatus
+from cancelgate.jobs.app import jobs_app
 from cancelgate.services.models import Service, ServiceCancellation
-from cancelgate.services.scheduling import schedule_submission
-from cancelgate.services.service import GAVE_UP, new_request
+from cancelgate.services.scheduling import SUBMIT_TASK
+from cancelgate.services.service import GAVE_UP
 from cancelgate.upstream.nbn import service_scenarios as sc
 from cancelgate.upstream.nbn.sim_models import SimNbnService
 
@@ -43,8 +45,37 @@ def initial_state(scenario: str) -> tuple[str, str | None]:
 def _cancellation(
     service: Service, requester: Principal, status: str, day: date, now: datetime
 ) -> ServiceCancellation:
-    requested_on = min(now, start_of_day(day, ZoneInfo("UTC")) - timedelta(days=5))
-    return new_request(service, requester, day, requested_on=requested_on, status=status)
+    return ServiceCancellation(
+        tenant_id=service.tenant_id,
+        service_id=service.id,
+        status=status,
+        request_date=day,
+        requested_on=min(now, start_of_day(day, ZoneInfo("UTC")) - timedelta(days=5)),
+        requested_by_id=requester.client_pk,
+        requested_by_name=requester.display_name,
+        requested_by_email=requester.email,
+        submission=0,
+        attempts=0,
+        request_key=uuid.uuid4(),
+    )
+
+
+async def _schedule(
+    session: AsyncSession, clock: Clock, cancellation: ServiceCancellation, at: datetime
+) -> None:
+    """Defer the cancellation's submission job, due at `at`, in the session's transaction."""
+    cancellation.submission += 1
+    cancellation.submit_at = at
+    await session.flush()  # the job needs the row's id
+    connection = await (await session.connection()).get_raw_connection()
+    job_id: int = await jobs_app.configure_task(
+        SUBMIT_TASK,
+        # Seeding processes do not register the tasks they defer.
+        allow_unknown=True,
+        connection=connection.driver_connection,
+        schedule_at=clock.to_real(at) if at > clock.now() else None,
+    ).defer_async(cancellation_id=cancellation.id, submission=cancellation.submission)
+    cancellation.submission_job_id = job_id
 
 
 async def create_service(
@@ -76,7 +107,7 @@ async def create_service(
         day = today + timedelta(days=REQUESTED_DAYS_AHEAD)
         cancellation = _cancellation(service, requester, cancellation_status, day, now)
         session.add(cancellation)
-        await schedule_submission(session, clock, cancellation, start_of_day(day, zone))
+        await _schedule(session, clock, cancellation, start_of_day(day, zone))
     elif cancellation_status == S.COMPLETED:
         day = today - timedelta(days=30)
         cancellation = _cancellation(service, requester, cancellation_status, day, now)

@@ -32,7 +32,8 @@ S = ServiceCancellationStatus
 OPEN_STATUSES = frozenset({S.REQUESTED, S.IN_PROGRESS, S.IN_ERROR_RETRY, S.IN_ERROR})
 # The customer may still change it: it has not gone to the nbn (or the nbn gave up on it).
 CHANGEABLE_STATUSES = frozenset({S.REQUESTED, S.IN_ERROR})
-# A submission job may act on it (IN_PROGRESS: resuming after a crash mid-submission).
+# A submission job may act on it: REQUESTED (due), IN_PROGRESS (resuming after a crash
+# mid-submission), IN_ERROR_RETRY (the same job, retried after a transient nbn failure).
 SUBMITTABLE_STATUSES = frozenset({S.REQUESTED, S.IN_ERROR_RETRY, S.IN_PROGRESS})
 
 DATE_CODE = "constraints.local.date.future.or.present"
@@ -130,5 +131,6 @@ def being_processed(status: str, submit_at: datetime | None, now: datetime) -> b
 
 
 def may_submit(status: str, current_submission: int, job_submission: int) -> bool:
-    """A submission job acts only if it is the latest one scheduled and the request is live."""
+    """A submission job acts only if it is the latest one scheduled and the request is live;
+    a transient failure keeps the number, so the retried job still acts."""
     return status in SUBMITTABLE_STATUSES and current_submission == job_submission

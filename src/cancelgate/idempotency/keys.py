@@ -4,15 +4,12 @@ second request with a known key gets."""
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-HEADER = "idempotency-key"
-MAX_KEY_LENGTH = 255
-# Visible ASCII only: a key is an opaque token (the draft recommends a UUID).
-KEY_PATTERN = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")
+from cancelgate.connect.idempotency_key import KEY_PATTERN
+
 PROCESSING = "processing"
 COMPLETED = "completed"
 # Response headers worth replaying (the rest are added on the way out, or are per-response).

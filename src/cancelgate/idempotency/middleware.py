@@ -4,33 +4,38 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cancelgate.auth.identity import Principal
 from cancelgate.auth.principal import (
     PRINCIPAL_SCOPE_KEY,
-    Principal,
-    authenticate,
+    Authenticator,
     bearer_token_of,
     issuer_of,
 )
 from cancelgate.auth.tokens import InvalidToken
 from cancelgate.connect.errors import BUSINESS_RULE, CLIENT_VALIDATION, ConnectError
+from cancelgate.connect.idempotency_key import HEADER
 from cancelgate.connect.middleware import deprecation_headers
 from cancelgate.connect.openapi import CONNECT_PREFIX
 from cancelgate.connect.versions import DEPRECATED_SCOPE_KEY
+from cancelgate.db.database import Database
 from cancelgate.idempotency import repository
 from cancelgate.idempotency.keys import (
-    HEADER,
     Decision,
+    decide,
     fingerprint,
     replayed_headers,
     valid_key,
     worth_keeping,
 )
-from cancelgate.idempotency.models import IdempotencyRecord
+from cancelgate.idempotency.repository import Claim, KeyRow
 from cancelgate.json_input import single
 from cancelgate.runtime import Runtime
+
+log = structlog.get_logger(__name__)
 
 REPLAYED = (b"idempotent-replayed", b"true")
 
@@ -82,6 +87,56 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
+# A key released between our claim and our read of it is claimed again, this often at most.
+CLAIM_ROUNDS = 3
+
+
+async def claim(
+    database: Database, *, tenant_id: int, key: str, digest: str, now: datetime
+) -> Claim | tuple[Decision, KeyRow | None]:
+    """Take the key for this request, or what its record decides (and the record).
+
+    Its own short unit, committed before the request runs: in the common case the one INSERT.
+    On a conflict, one read, and for a take-over one UPDATE that wins only if the record is
+    still what was read (of two concurrent take-overs, the other is told the key is in flight).
+    """
+    async with database.unit_of_work() as uow:
+        for _ in range(CLAIM_ROUNDS):
+            taken = await repository.claim(
+                uow, tenant_id=tenant_id, key=key, fingerprint=digest, now=now
+            )
+            if taken is not None:
+                return taken
+            record = await repository.recorded(uow, tenant_id=tenant_id, key=key)
+            if record is None:
+                continue  # released (or forgotten) since the INSERT: claim it again
+            decision = decide(record.recorded(), digest, now)
+            if decision != Decision.TAKE_OVER:
+                return decision, record
+            taken = await repository.take_over(uow, record, fingerprint=digest, now=now)
+            return taken if taken is not None else (Decision.IN_FLIGHT, None)
+    return Decision.IN_FLIGHT, None
+
+
+async def complete(
+    database: Database,
+    taken: Claim,
+    *,
+    status: int,
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> None:
+    """Keep the response for replays: one UPDATE, in its own unit."""
+    async with database.unit_of_work() as uow:
+        await repository.complete(uow, taken, status=status, headers=headers, body=body)
+
+
+async def release(database: Database, taken: Claim) -> None:
+    """Forget the key so that a retry runs again: one DELETE, in its own unit."""
+    async with database.unit_of_work() as uow:
+        await repository.release(uow, taken)
+
+
 class IdempotencyMiddleware:
     """Keys are per tenant; requests without a key, or without a valid token, pass untouched
     (the endpoint answers them as usual)."""
@@ -107,7 +162,7 @@ class IdempotencyMiddleware:
             await invalid_key().response()(scope, receive, send)
             return
         runtime: Runtime = scope["app"].state.runtime
-        principal = await _principal_of(runtime, scope, headers)
+        principal = await _principal_of(scope, headers)
         if principal is None:
             # Unauthenticated: the route answers 401 as to any caller, and nothing is kept.
             await self.app(scope, receive, send)
@@ -116,23 +171,24 @@ class IdempotencyMiddleware:
         body = await _read_body(receive)
         version = next((v for k, v in headers if k == "x-api-version"), "")
         digest = fingerprint("POST", scope["path"], version, body)
-        decision, record = await repository.claim(
-            runtime.sessions,
+        claimed = await claim(
+            runtime.database,
             tenant_id=principal.tenant_id,
             key=key,
-            fingerprint=digest,
+            digest=digest,
             now=datetime.now(UTC),
         )
-        if decision == Decision.REPLAY:
+        if isinstance(claimed, Claim):
+            await self._run_first(scope, body, receive, send, runtime, claimed)
+            return
+        decision, record = claimed
+        if decision == Decision.REPLAY and record is not None:
             await _replay(record, send)
             return
         if decision == Decision.REUSED:
             await key_reused().response()(scope, receive, send)
             return
-        if decision == Decision.IN_FLIGHT:
-            await key_in_flight().response()(scope, receive, send)
-            return
-        await self._run_first(scope, body, receive, send, runtime, record.id)
+        await key_in_flight().response()(scope, receive, send)
 
     async def _run_first(
         self,
@@ -141,7 +197,7 @@ class IdempotencyMiddleware:
         receive: Receive,
         send: Send,
         runtime: Runtime,
-        record_id: int,
+        taken: Claim,
     ) -> None:
         """Run the request, passing its response through while keeping a copy."""
         delivered = False
@@ -156,24 +212,15 @@ class IdempotencyMiddleware:
         status = 500
         response_headers: list[tuple[str, str]] = []
         chunks: list[bytes] = []
+        settled = False
 
-        async def keep(message: Message) -> None:
-            nonlocal status, response_headers
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                response_headers = [
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in message["headers"]
-                ]
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, replay_body, keep)
-        except BaseException:
-            await repository.release(runtime.sessions, record_id)
-            raise
-        if worth_keeping(status):
+        async def settle() -> None:
+            """Keep the response for replays, or free the key if it is not final."""
+            nonlocal settled
+            settled = True
+            if not worth_keeping(status):
+                await release(runtime.database, taken)
+                return
             kept = replayed_headers(response_headers)
             if scope.get(DEPRECATED_SCOPE_KEY):
                 # Added on the way out, after this middleware: kept here so a replay repeats them.
@@ -184,30 +231,52 @@ class IdempotencyMiddleware:
                         settings.deprecation_date, settings.deprecation_link
                     )
                 ]
-            await repository.complete(
-                runtime.sessions,
-                record_id,
-                status=status,
-                headers=kept,
-                body=b"".join(chunks),
+            await complete(
+                runtime.database, taken, status=status, headers=kept, body=b"".join(chunks)
             )
-        else:
-            await repository.release(runtime.sessions, record_id)
+
+        async def keep(message: Message) -> None:
+            nonlocal status, response_headers
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                response_headers = [
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in message["headers"]
+                ]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    # Before the caller has the whole answer: a retry sent the moment it arrives
+                    # finds the key kept (or free again), never still in flight.
+                    try:
+                        await settle()
+                    except Exception:
+                        # The answer still goes out; the key's lock lapses in time.
+                        log.exception("idempotency_key_not_settled", status=status)
+            await send(message)
+
+        try:
+            await self.app(scope, replay_body, keep)
+        except BaseException:
+            if not settled:
+                await release(runtime.database, taken)
+            raise
+        if not settled:
+            await settle()
 
 
-async def _principal_of(
-    runtime: Runtime, scope: Scope, headers: list[tuple[str, str]]
-) -> Principal | None:
+async def _principal_of(scope: Scope, headers: list[tuple[str, str]]) -> Principal | None:
+    """The caller the bearer token stands for, or None (no token, or one the route refuses)."""
     token = bearer_token_of(single([v for k, v in headers if k == "authorization"]))
     if token is None:
         return None
+    authenticator: Authenticator = scope["app"].state.authenticator
     try:
-        return await authenticate(runtime, token, issuer_of(Request(scope)))
+        return await authenticator.principal(token, issuer_of(Request(scope)))
     except InvalidToken:
         return None
 
 
-async def _replay(record: IdempotencyRecord, send: Send) -> None:
+async def _replay(record: KeyRow, send: Send) -> None:
     """The first response again, marked as a replay."""
     body = record.response_body or b""
     raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record.response_headers or []]

@@ -1,4 +1,9 @@
-"""Retrying jobs whose upstream failed: exponential backoff with full jitter."""
+"""One retry rule for every job whose upstream failed: the job asks, with the wait it wants.
+
+A task that met a transient upstream failure records what it must, then raises `RetryLater`
+(its unit of work still commits); procrastinate runs it again after the wait. On its last
+attempt it gives up instead, in the way its feature says.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,15 @@ import procrastinate
 from procrastinate.jobs import Job
 from procrastinate.retry import RetryDecision
 
-from cancelgate.jobs.context import current
-from cancelgate.upstream.nbn.port import NbnUnavailable
-
 MAX_WAIT_SECONDS = 300.0
+
+
+class RetryLater(Exception):
+    """Run this job again after `seconds`; what the job recorded so far is kept."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(f"retry in {seconds:.1f} s: {reason}")
+        self.seconds = seconds
 
 
 def backoff_seconds(attempts: int, base: float, cap: float = MAX_WAIT_SECONDS) -> float:
@@ -25,15 +35,21 @@ def is_last_attempt(attempts_so_far: int, max_attempts: int) -> bool:
     return attempts_so_far + 1 >= max_attempts
 
 
-class UpstreamRetry(procrastinate.BaseRetryStrategy):
-    """Retry only transient upstream errors, up to CANCELGATE_JOB_MAX_ATTEMPTS."""
+def retry_later(
+    attempts_so_far: int, *, max_attempts: int, base_seconds: float, reason: str
+) -> RetryLater | None:
+    """The retry to raise after a transient failure, or None when this was the last attempt."""
+    if is_last_attempt(attempts_so_far, max_attempts):
+        return None
+    wait = max(1.0, backoff_seconds(attempts_so_far, base_seconds))
+    return RetryLater(wait, reason)
+
+
+class WhenAsked(procrastinate.BaseRetryStrategy):
+    """Retry exactly the jobs that raised RetryLater, after the wait they asked for."""
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
-        """Retry NbnUnavailable with backoff; anything else fails the job."""
-        settings = current().settings
-        if not isinstance(exception, NbnUnavailable):
+        """RetryLater: again after its wait; anything else fails the job."""
+        if not isinstance(exception, RetryLater):
             return None
-        if is_last_attempt(job.attempts, settings.job_max_attempts):
-            return None
-        wait = backoff_seconds(job.attempts, settings.job_retry_base_seconds)
-        return RetryDecision(retry_in={"seconds": max(1, round(wait))})
+        return RetryDecision(retry_in={"seconds": max(1, round(exception.seconds))})

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+import math
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
-from cancelgate.auth.principal import Principal, connect_principal, runtime_of
-from cancelgate.clock import business_today
+from cancelgate.auth.principal import Caller
+from cancelgate.clock import Clock, business_today
 from cancelgate.connect.body import read_command
 from cancelgate.connect.errors import rule_violation
+from cancelgate.connect.long_poll import APPLIED, hold, requested_wait
 from cancelgate.connect.openapi import (
     COMMAND,
     LOCATION,
@@ -21,15 +24,16 @@ from cancelgate.connect.openapi import (
     json_body,
 )
 from cancelgate.connect.paths import path_id
-from cancelgate.connect.responses import still_processing
+from cancelgate.connect.responses import likely_in, still_processing
 from cancelgate.connect.versions import (
     SERVICE_CANCELLATION_VERSIONS,
     SERVICE_VERSIONS,
     api_version,
 )
+from cancelgate.dependencies import ClockDep, ListenerDep, SettingsDep, Uow, ZoneDep
 from cancelgate.domain.services import ServiceCancellationStatus, being_processed, rejected_by_nbn
 from cancelgate.services import service
-from cancelgate.services.payloads import cancellation_resource, service_resource
+from cancelgate.services.repository import CancellationRow, ServiceView
 from cancelgate.services.schemas import (
     ABORT_OBJECT,
     REQUEST_OBJECT,
@@ -40,6 +44,8 @@ from cancelgate.services.schemas import (
     ServiceBody,
     ServiceCancellationBody,
     ServiceCancellationRequestCommand,
+    service_body,
+    service_cancellation_body,
 )
 
 SERVICES = "/api/connect/services"
@@ -55,11 +61,15 @@ def outcome_location(service_id: int) -> dict[str, str]:
 
 
 async def read_dated_command(
-    request: Request, model: type[ServiceCancellationRequestCommand], object_name: str
+    request: Request,
+    model: type[ServiceCancellationRequestCommand],
+    object_name: str,
+    *,
+    clock: Clock,
+    zone: ZoneInfo,
 ) -> tuple[int, date]:
     """serviceId and cancellationDate of a command, validated against today's business date."""
-    runtime = runtime_of(request)
-    today = business_today(runtime.clock.now(), runtime.zone)
+    today = business_today(clock.now(), zone)
     command = await read_command(request, model, object_name, {TODAY: today})
     assert command.cancellationDate is not None  # the validator refuses null
     return command.serviceId, command.cancellationDate
@@ -77,15 +87,23 @@ async def read_dated_command(
 )
 async def request_cancellation(
     request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
+    clock: ClockDep,
+    zone: ZoneDep,
     _version: int = Depends(version),
 ) -> Response:
     """201, blank body, `Location` of the outcome; 404 or 422 as documented."""
     service_id, day = await read_dated_command(
-        request, ServiceCancellationRequestCommand, REQUEST_OBJECT
+        request, ServiceCancellationRequestCommand, REQUEST_OBJECT, clock=clock, zone=zone
     )
     await service.request_cancellation(
-        runtime_of(request), principal=principal, service_id=service_id, cancellation_date=day
+        uow,
+        principal=principal,
+        service_id=service_id,
+        cancellation_date=day,
+        clock=clock,
+        zone=zone,
     )
     return Response(status_code=201, headers=outcome_location(service_id))
 
@@ -100,15 +118,23 @@ async def request_cancellation(
 )
 async def reschedule_cancellation(
     request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
+    clock: ClockDep,
+    zone: ZoneDep,
     _version: int = Depends(version),
 ) -> Response:
     """204 with `Location`; 404, or 422 unless REQUESTED or IN_ERROR (the seed)."""
     service_id, day = await read_dated_command(
-        request, RescheduleServiceCancellationCommand, RESCHEDULE_OBJECT
+        request, RescheduleServiceCancellationCommand, RESCHEDULE_OBJECT, clock=clock, zone=zone
     )
     await service.reschedule_cancellation(
-        runtime_of(request), principal=principal, service_id=service_id, cancellation_date=day
+        uow,
+        principal=principal,
+        service_id=service_id,
+        cancellation_date=day,
+        clock=clock,
+        zone=zone,
     )
     return Response(status_code=204, headers=outcome_location(service_id))
 
@@ -123,13 +149,15 @@ async def reschedule_cancellation(
 )
 async def abort_cancellation(
     request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
+    clock: ClockDep,
     _version: int = Depends(version),
 ) -> Response:
     """204 with `Location`; 404, or 422 unless REQUESTED or IN_ERROR."""
     command = await read_command(request, AbortServiceCancellationCommand, ABORT_OBJECT)
     await service.abort_cancellation(
-        runtime_of(request), principal=principal, service_id=command.serviceId
+        uow, principal=principal, service_id=command.serviceId, clock=clock
     )
     return Response(status_code=204, headers=outcome_location(command.serviceId))
 
@@ -144,19 +172,51 @@ async def abort_cancellation(
 async def get_outcome(
     service_id: str,
     request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
+    clock: ClockDep,
+    settings: SettingsDep,
+    listener: ListenerDep,
     _version: int = Depends(version),
 ) -> Response:
-    """202 while being submitted; 422 when the nbn rejected it; else 200 with the resource."""
-    runtime = runtime_of(request)
-    view = await service.get_service(runtime, principal=principal, service_id=path_id(service_id))
+    """202 while being submitted; 422 when the nbn rejected it; else 200 with the resource.
+    With `Prefer: wait=N` a 202 is held until the outcome is final or N seconds have passed."""
+    sid = path_id(service_id)
+
+    async def read() -> ServiceView:
+        return await service.get_service(uow, principal=principal, service_id=sid)
+
+    def pending(view: ServiceView) -> bool:
+        latest = view.cancellation
+        return latest is not None and being_processed(latest.status, latest.submit_at, clock.now())
+
+    wait = requested_wait(request, settings.long_poll_max_seconds)
+    applied: dict[str, str] = {}
+    if wait:
+        view, held = await hold(request, listener, f"service:{sid}", wait, read, pending)
+        applied = {APPLIED: f"wait={wait}"} if held else {}
+    else:
+        view = await read()
     cancellation = view.cancellation
     if cancellation is not None:
-        if being_processed(cancellation.status, cancellation.submit_at, runtime.clock.now()):
-            return still_processing(runtime.settings.retry_after_seconds)
+        if pending(view):
+            after = retry_after(cancellation, clock.now(), at_most=settings.retry_after_seconds)
+            return still_processing(after, headers=applied)
         if cancellation.status == ServiceCancellationStatus.REJECTED:
-            raise rule_violation([rejected_by_nbn(cancellation.error_detail or "")])
-    return JSONResponse(cancellation_resource(view.service, cancellation))
+            rejected = rule_violation([rejected_by_nbn(cancellation.error_detail or "")])
+            rejected.headers.update(applied)
+            raise rejected
+    body = service_cancellation_body(view.service, cancellation).model_dump()
+    return JSONResponse(body, headers=applied)
+
+
+def retry_after(cancellation: CancellationRow, now: datetime, *, at_most: int) -> int:
+    """When the outcome is likely: at the resubmission a retry waits for, else soon after the
+    submission started (from 1 s, growing with its age up to `at_most`)."""
+    due = cancellation.submit_at
+    if cancellation.status == ServiceCancellationStatus.IN_ERROR_RETRY and due and due > now:
+        return max(1, math.ceil((due - now).total_seconds()))
+    return likely_in(due or cancellation.requested_on, now, at_most=at_most)
 
 
 @router.get(
@@ -166,12 +226,10 @@ async def get_outcome(
 )
 async def get_service(
     service_id: str,
-    request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
     _version: int = Depends(service_version),
 ) -> Response:
     """200 with the service; 404 for unknown or foreign ids."""
-    view = await service.get_service(
-        runtime_of(request), principal=principal, service_id=path_id(service_id)
-    )
-    return JSONResponse(service_resource(view.service, view.cancellation))
+    view = await service.get_service(uow, principal=principal, service_id=path_id(service_id))
+    return JSONResponse(service_body(view.service, view.cancellation).model_dump())

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from cancelgate.auth.principal import Principal, connect_principal, runtime_of
+from cancelgate.auth.principal import Caller
 from cancelgate.connect.openapi import LOCATION, answer, connect_errors
 from cancelgate.connect.paths import path_id
 from cancelgate.connect.versions import SERVICE_CANCELLATION_VERSIONS, api_version
+from cancelgate.dependencies import ClockDep, Uow
 from cancelgate.services import service
 from cancelgate.services.router import outcome_location
 
@@ -25,11 +26,12 @@ version = api_version(SERVICE_CANCELLATION_VERSIONS)
 )
 async def submit_now(
     service_id: str,
-    request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
+    clock: ClockDep,
     _version: int = Depends(version),
 ) -> Response:
     """204 with `Location` of the outcome; 404, or 422 unless REQUESTED."""
     sid = path_id(service_id)
-    await service.submit_now(runtime_of(request), principal=principal, service_id=sid)
+    await service.submit_now(uow, principal=principal, service_id=sid, clock=clock)
     return Response(status_code=204, headers=outcome_location(sid))

@@ -1,16 +1,17 @@
-"""When a service cancellation goes to the nbn: its submission job, scheduled transactionally."""
+"""When a service cancellation goes to the nbn: its submission job, deferred in the unit that
+changes the request, and the number that makes every earlier job stale."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from cancelgate.clock import Clock, start_of_day
-from cancelgate.jobs.app import defer_in
-from cancelgate.services.models import ServiceCancellation
+from cancelgate.db.database import UnitOfWork
+from cancelgate.jobs.app import defer
+from cancelgate.services import repository
+from cancelgate.services.repository import CancellationRow
 
 SUBMIT_TASK = "services.submit_cancellation"
 
@@ -20,32 +21,29 @@ def submission_time(day: date, zone: ZoneInfo, now: datetime) -> datetime:
     return max(start_of_day(day, zone), now)
 
 
-async def drop_pending_job(session: AsyncSession, cancellation: ServiceCancellation) -> None:
-    """Make any earlier submission job stale, and delete it if it has not started yet."""
-    cancellation.submission += 1  # a job acts only if it carries the current number
-    cancellation.submit_at = None
+async def drop_pending_job(uow: UnitOfWork, cancellation: CancellationRow) -> CancellationRow:
+    """Make every earlier submission job stale and delete the pending one if it has not started;
+    the cancellation as it must then be saved."""
     if cancellation.submission_job_id is not None:
-        await session.execute(
-            text("SELECT procrastinate_cancel_job_v1(:job_id, false, true)"),
-            {"job_id": cancellation.submission_job_id},
-        )
-        cancellation.submission_job_id = None
+        await repository.cancel_job(uow, cancellation.submission_job_id)
+    # A job acts only if it carries the current number.
+    return replace(
+        cancellation, submission=cancellation.submission + 1, submit_at=None, submission_job_id=None
+    )
 
 
 async def schedule_submission(
-    session: AsyncSession, clock: Clock, cancellation: ServiceCancellation, at: datetime
-) -> None:
-    """Replace any pending submission job by one due at `at`, in the caller's transaction."""
-    await drop_pending_job(session, cancellation)
-    cancellation.submit_at = at
-    if cancellation.id is None:
-        await session.flush()  # the job needs the row's id
-    job_id = await defer_in(
-        session,
+    uow: UnitOfWork, clock: Clock, cancellation: CancellationRow, at: datetime
+) -> CancellationRow:
+    """Replace any pending submission job by one due at `at`, in the unit's transaction; the
+    cancellation with its new submission number, time and job, to be saved by the caller."""
+    dropped = await drop_pending_job(uow, cancellation)
+    job_id = await defer(
+        uow,
         SUBMIT_TASK,
         # procrastinate compares with the database's clock: convert from ours.
         schedule_at=clock.to_real(at) if at > clock.now() else None,
-        cancellation_id=cancellation.id,
-        submission=cancellation.submission,
+        cancellation_id=dropped.id,
+        submission=dropped.submission,
     )
-    cancellation.submission_job_id = job_id
+    return replace(dropped, submit_at=at, submission_job_id=job_id)

@@ -1,4 +1,6 @@
-"""Wire schemas of service-cancellation commands (object names as the seed writes them)."""
+"""Wire schemas of services: the service-cancellation commands (object names as the seed
+writes them), and the one definition of the service-cancellation resource and of the service
+that the GETs answer, the webhook payloads carry and the OpenAPI document describes."""
 
 from __future__ import annotations
 
@@ -10,8 +12,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 from pydantic.functional_validators import BeforeValidator
 from pydantic_core import PydanticCustomError
 
+from cancelgate.connect.formats import instant
 from cancelgate.connect.paths import INT_MAX, INT_MIN
-from cancelgate.domain.services import DATE_CODE, DATE_MESSAGE, date_is_acceptable
+from cancelgate.domain.services import (
+    DATE_CODE,
+    DATE_MESSAGE,
+    ServiceStatus,
+    can_change,
+    can_request,
+    date_is_acceptable,
+    is_eligible,
+)
+from cancelgate.services.repository import CancellationRow, ServiceRow
 
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TODAY = "today"
@@ -98,3 +110,43 @@ class ServiceBody(BaseModel):
     eligibleForCancellation: bool
     cancelledOn: str | None
     serviceCancellation: ServiceCancellationBody
+
+
+def service_cancellation_body(
+    service: ServiceRow, cancellation: CancellationRow | None
+) -> ServiceCancellationBody:
+    """The service-cancellation resource: every field, nulls when nothing was requested."""
+    c = cancellation
+    status = c.status if c is not None else None
+    eligible = is_eligible(service.status, service.eligible_for_cancellation)
+    return ServiceCancellationBody(
+        serviceId=service.id,
+        status=status,
+        requestDate=c.request_date.isoformat() if c is not None else None,
+        requestedOn=instant(c.requested_on) if c is not None else None,
+        requestedById=c.requested_by_id if c is not None else None,
+        requestedByName=c.requested_by_name if c is not None else None,
+        requestedByEmail=c.requested_by_email if c is not None else None,
+        errorDetail=c.error_detail if c is not None else None,
+        cancelledOn=instant(c.cancelled_on) if c is not None else None,
+        abortedOn=instant(c.aborted_on) if c is not None else None,
+        abortedById=c.aborted_by_id if c is not None else None,
+        abortedByName=c.aborted_by_name if c is not None else None,
+        abortedByEmail=c.aborted_by_email if c is not None else None,
+        canRequestCancellation=can_request(eligible, status),
+        canAbortCancellation=can_change(status),
+        canRescheduleCancellation=can_change(status),
+        cancelled=service.status == ServiceStatus.CANCELLED,
+    )
+
+
+def service_body(service: ServiceRow, cancellation: CancellationRow | None) -> ServiceBody:
+    """A service with its eligibility and its latest cancellation request."""
+    return ServiceBody(
+        id=service.id,
+        nbnServiceId=service.nbn_service_id,
+        status=service.status,
+        eligibleForCancellation=is_eligible(service.status, service.eligible_for_cancellation),
+        cancelledOn=instant(service.cancelled_on),
+        serviceCancellation=service_cancellation_body(service, cancellation),
+    )

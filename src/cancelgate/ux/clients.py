@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cancelgate.auth.secrets import hash_secret, new_client_secret, verify_secret
+from cancelgate.db.database import UnitOfWork
 from cancelgate.settings import split_units
 from cancelgate.ux import repository
 from cancelgate.ux.errors import unauthorized
 from cancelgate.ux.models import ChannelClient
+from cancelgate.ux.repository import ChannelClientRow
 
 MIN_LENGTH = 5
 
@@ -40,7 +42,8 @@ def parse_business_units(text: str, configured: frozenset[str]) -> list[str]:
 async def create_channel_client(
     session: AsyncSession, pepper: bytes, *, name: str, business_units: list[str]
 ) -> CreatedChannelClient:
-    """Store a new channel client with a fresh id and secret."""
+    """Add a new channel client with a fresh id and secret to the session (the caller
+    commits)."""
     client_id = "ch_" + secrets.token_hex(8)
     secret = new_client_secret()
     session.add(
@@ -51,22 +54,21 @@ async def create_channel_client(
             business_units=business_units,
         )
     )
-    await session.commit()
+    await session.flush()
     return CreatedChannelClient(client_id, secret, name, business_units)
 
 
 async def authenticate(
-    session: AsyncSession, pepper: bytes, client_id: str | None, client_secret: str | None
-) -> ChannelClient:
+    uow: UnitOfWork, pepper: bytes, client_id: str | None, client_secret: str | None
+) -> ChannelClientRow:
     """The enabled channel client these headers name, or 401."""
     if not client_id or not client_secret:
         raise unauthorized()
     if len(client_id) < MIN_LENGTH or len(client_secret) < MIN_LENGTH:
         raise unauthorized()
-    client = await repository.channel_client(session, client_id)
-    usable = client is not None and client.enabled
-    # Checked either way (against nothing when unusable): timing does not reveal which ids exist.
-    ok = verify_secret(pepper, client_secret, client.secret_hash if usable and client else None)
-    if client is None or not usable or not ok:
+    client = await repository.channel_client(uow, client_id)
+    # Checked either way (against nothing when unknown): timing does not reveal which ids exist.
+    ok = verify_secret(pepper, client_secret, client.secret_hash if client else None)
+    if client is None or not ok:
         raise unauthorized()
     return client

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
-from cancelgate.auth.principal import runtime_of
 from cancelgate.connect.body import is_json_content_type
 from cancelgate.connect.openapi import answer, ux_errors
+from cancelgate.dependencies import Csg, Keys, SettingsDep, Uow
 from cancelgate.json_input import NotJson, parse_json, single
 from cancelgate.ux import service
 from cancelgate.ux.clients import authenticate
@@ -74,23 +74,29 @@ PATCH_BODY = {
     responses=answer(200, "Cancelled in CSG", UxCancelledBody)
     | ux_errors(400, 401, 404, 413, 500, 501),
 )
-async def cancel_appointment(business_id: str, appointment_id: str, request: Request) -> Response:
+async def cancel_appointment(
+    business_id: str,
+    appointment_id: str,
+    request: Request,
+    uow: Uow,
+    csg: Csg,
+    settings: SettingsDep,
+    keys: Keys,
+) -> Response:
     """200 `{"id", "status": "cancelled"}`; 400, 401, 404, 500, 501 in the UX envelope."""
-    runtime = runtime_of(request)
-    async with runtime.sessions() as session:
-        client = await authenticate(
-            session,
-            runtime.keys.pepper,
-            single(request.headers.getlist("client_id")),
-            single(request.headers.getlist("client_secret")),
-        )
+    client = await authenticate(
+        uow,
+        keys.pepper,
+        single(request.headers.getlist("client_id")),
+        single(request.headers.getlist("client_secret")),
+    )
     correlation = correlation_id(request.scope)
     if correlation is None:
         raise invalid("X-Correlation-ID", "header is required (1 to 200 printable characters)")
     if not ISO_3166_ALPHA2.fullmatch(business_id):
         raise invalid("businessId", "must be a 2-letter ISO 3166 country code")
     unit = business_id.upper()
-    if unit not in runtime.settings.ux_business_units:
+    if unit not in settings.ux_business_units:
         raise not_implemented("PATCH", unit)
     if unit not in client.business_units:
         raise unauthorized()
@@ -100,12 +106,13 @@ async def cancel_appointment(business_id: str, appointment_id: str, request: Req
         data = parse_json(await request.body())
     except NotJson:
         raise bad_request() from None
-    cancel = parse_cancel_request(data)
     appointment = await service.cancel_appointment(
-        runtime,
+        uow,
+        csg=csg,
+        csg_timeout_seconds=settings.csg_timeout_seconds,
         business_id=unit,
         appointment_id=appointment_id,
-        request=cancel,
+        request=parse_cancel_request(data),
         correlation_id=correlation,
     )
     return JSONResponse({"id": appointment.appointment_id, "status": appointment.status})

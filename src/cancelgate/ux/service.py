@@ -1,22 +1,26 @@
-"""Cancelling a UX appointment: local rules, then CSG, then our store and its event."""
+"""Cancelling a UX appointment: local rules, then CSG, then our store and its event.
+
+Takes the request's unit of work and what else it needs as arguments; never commits.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime
 from typing import Any
 
 import structlog
 
 from cancelgate.connect.formats import instant
+from cancelgate.db.database import UnitOfWork
 from cancelgate.domain.errors import NotFound, RuleViolation, SubError, UpstreamUnavailable
-from cancelgate.events.repository import record_event
-from cancelgate.runtime import Runtime
-from cancelgate.upstream.csg.port import CsgCancellation, CsgRefused, CsgUnavailable
+from cancelgate.upstream.csg.port import CsgCancellation, CsgPort, CsgRefused, CsgUnavailable
 from cancelgate.upstream.csg.scenarios import CANCELLED, COMPLETED_STATUS
 from cancelgate.ux import repository
-from cancelgate.ux.models import UxAppointment
+from cancelgate.ux.repository import UxAppointmentRow
 from cancelgate.ux.requests import CancelRequest
+from cancelgate.webhooks.events import record_event
 
 log = structlog.get_logger(__name__)
 
@@ -28,7 +32,7 @@ def refusal(field: str, message: str) -> RuleViolation:
     return RuleViolation([SubError("ux.cancel.refused", message, "Appointment", field)])
 
 
-def local_refusal(appointment: UxAppointment, request: CancelRequest) -> RuleViolation | None:
+def local_refusal(appointment: UxAppointmentRow, request: CancelRequest) -> RuleViolation | None:
     """Why our own records already say no (completed, wrong order class or account)."""
     aid = appointment.appointment_id
     if appointment.status == COMPLETED_STATUS:
@@ -48,7 +52,7 @@ def local_refusal(appointment: UxAppointment, request: CancelRequest) -> RuleVio
     return None
 
 
-def state_change_event(appointment: UxAppointment, correlation_id: str) -> dict[str, Any]:
+def state_change_event(appointment: UxAppointmentRow, correlation_id: str) -> dict[str, Any]:
     """A TMF646 AppointmentStateChangeEvent for the appointment."""
     return {
         "eventType": "AppointmentStateChangeEvent",
@@ -66,7 +70,11 @@ def state_change_event(appointment: UxAppointment, correlation_id: str) -> dict[
 
 
 async def _ask_csg(
-    runtime: Runtime, appointment: UxAppointment, request: CancelRequest, correlation_id: str
+    csg: CsgPort,
+    appointment: UxAppointmentRow,
+    request: CancelRequest,
+    correlation_id: str,
+    timeout_seconds: float,
 ) -> datetime:
     cancellation = CsgCancellation(
         business_id=appointment.business_id,
@@ -77,8 +85,8 @@ async def _ask_csg(
         correlation_id=correlation_id,
     )
     try:
-        async with asyncio.timeout(runtime.settings.csg_timeout_seconds):
-            outcome = await runtime.csg.cancel_appointment(cancellation)
+        async with asyncio.timeout(timeout_seconds):
+            outcome = await csg.cancel_appointment(cancellation)
     except (CsgUnavailable, TimeoutError) as exc:
         log.warning("csg_unavailable", error=str(exc) or type(exc).__name__)
         raise UpstreamUnavailable("CSG") from exc
@@ -89,16 +97,18 @@ async def _ask_csg(
 
 
 async def cancel_appointment(
-    runtime: Runtime,
+    uow: UnitOfWork,
     *,
+    csg: CsgPort,
+    csg_timeout_seconds: float,
     business_id: str,
     appointment_id: str,
     request: CancelRequest,
     correlation_id: str,
-) -> UxAppointment:
-    """Cancel in CSG, then record it with its event in one transaction; repeats answer again."""
-    async with runtime.sessions() as session:
-        appointment = await repository.appointment(session, business_id, appointment_id)
+) -> UxAppointmentRow:
+    """Cancel in CSG, then record it with its event in the unit's transaction; a repeat
+    answers again without asking CSG."""
+    appointment = await repository.appointment(uow, business_id, appointment_id)
     if appointment is None:
         raise NotFound(appointment_id)
     if appointment.status == CANCELLED:
@@ -106,23 +116,25 @@ async def cancel_appointment(
     refused = local_refusal(appointment, request)
     if refused is not None:
         raise refused
-    cancelled_at = await _ask_csg(runtime, appointment, request, correlation_id)
-    async with runtime.sessions.begin() as session:
-        row = await repository.appointment(session, business_id, appointment_id, lock=True)
-        if row is None:
-            raise NotFound(appointment_id)
-        if row.status != CANCELLED:
-            row.status = CANCELLED
-            row.cancelled_at = cancelled_at
-            row.cancellation_reason = request.reason
-            await session.flush()
-            await record_event(
-                session,
-                tenant_id=None,
-                event_type=STATE_CHANGE,
-                model="appointment",
-                subject_id=row.id,
-                payload=state_change_event(row, correlation_id),
-            )
+    # No transaction (and no connection) is held while CSG answers.
+    cancelled_at = await _ask_csg(csg, appointment, request, correlation_id, csg_timeout_seconds)
+    row = await repository.appointment(uow, business_id, appointment_id, lock=True)
+    if row is None:
+        raise NotFound(appointment_id)
+    if row.status != CANCELLED:  # else a concurrent PATCH recorded it first
+        await repository.cancel_appointment(
+            uow, row.id, cancelled_at=cancelled_at, reason=request.reason
+        )
+        row = dataclasses.replace(
+            row, status=CANCELLED, cancelled_at=cancelled_at, cancellation_reason=request.reason
+        )
+        await record_event(
+            uow,
+            tenant_id=None,
+            event_type=STATE_CHANGE,
+            model="appointment",
+            subject_id=row.id,
+            payload=state_change_event(row, correlation_id),
+        )
     log.info("ux_appointment_cancelled", appointment_id=appointment_id, business_id=business_id)
     return row

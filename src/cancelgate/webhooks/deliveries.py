@@ -1,29 +1,29 @@
-"""The delivery log of a subscription, redelivery, and the test event."""
+"""The delivery log of a subscription, redelivery, and the test event.
+
+Each takes the caller's unit of work and what else it needs as arguments; none commits.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
-from cancelgate.auth.principal import Principal
+from cancelgate.auth.identity import Principal
+from cancelgate.db.database import UnitOfWork
 from cancelgate.domain.errors import NotFound, RuleViolation, SubError
-from cancelgate.events.models import Event
-from cancelgate.runtime import Runtime
-from cancelgate.webhooks import repository
-from cancelgate.webhooks.models import WebhookAttempt, WebhookDelivery
-from cancelgate.webhooks.outbox import PENDING, defer_attempt, enqueue_delivery
+from cancelgate.webhooks import events, repository
+from cancelgate.webhooks.repository import PENDING, AttemptRow, DeliveryRow
 from cancelgate.webhooks.subscriptions import owned
 
 TEST_EVENT = "webhook.test"
-LOG_LIMIT = 100
 
 
-@dataclass
+@dataclass(frozen=True)
 class DeliveryView:
     """A delivery, its event type and its attempts."""
 
-    delivery: WebhookDelivery
+    delivery: DeliveryRow
     event_type: str
-    attempts: list[WebhookAttempt] = field(default_factory=list)
+    attempts: tuple[AttemptRow, ...] = ()
 
 
 def disabled() -> RuleViolation:
@@ -42,58 +42,52 @@ def disabled() -> RuleViolation:
 
 
 async def delivery_log(
-    runtime: Runtime, *, principal: Principal, subscription_id: int
+    uow: UnitOfWork, *, principal: Principal, subscription_id: int
 ) -> list[DeliveryView]:
-    """The caller's subscription's latest deliveries with every attempt."""
-    async with runtime.sessions() as session:
-        await owned(session, principal, subscription_id)  # 404 unless it is the caller's
-        rows = await repository.deliveries_of(session, subscription_id, LOG_LIMIT)
-        views = {d.id: DeliveryView(d, kind) for d, kind in rows}
-        for attempt in await repository.attempts_of(session, list(views)):
-            views[attempt.delivery_id].attempts.append(attempt)
-    return list(views.values())
+    """The caller's subscription's latest deliveries with every attempt; NotFound unless the
+    subscription is the caller's."""
+    log = await repository.delivery_log(uow, principal.tenant_id, subscription_id)
+    if log is None:
+        raise NotFound(subscription_id)
+    return [DeliveryView(delivery, kind, tuple(attempts)) for delivery, kind, attempts in log]
 
 
 async def redeliver(
-    runtime: Runtime, *, principal: Principal, subscription_id: int, delivery_id: int
+    uow: UnitOfWork, *, principal: Principal, subscription_id: int, delivery_id: int
 ) -> DeliveryView:
     """Send a delivery again now (same webhook-id); it is pending until an attempt succeeds."""
-    async with runtime.sessions.begin() as session:
-        found = await repository.subscription_for_tenant(
-            session, principal.tenant_id, subscription_id
-        )
-        delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
-        if found is None or delivery is None or delivery.subscription_id != found.id:
-            raise NotFound(delivery_id)
-        if not found.enabled:
-            raise disabled()
-        event = await session.get(Event, delivery.event_id)
-        assert event is not None
-        if delivery.status != PENDING:
-            delivery.status = PENDING
-            await defer_attempt(session, delivery.id)
-        await session.flush()
-        await session.refresh(delivery)
-        return DeliveryView(delivery, event.type)
+    found = await repository.delivery_of_subscription(
+        uow, principal.tenant_id, subscription_id, delivery_id
+    )
+    if found is None:
+        raise NotFound(delivery_id)
+    delivery, enabled, event_type = found
+    if not enabled:
+        raise disabled()
+    if delivery.status != PENDING:
+        # A pending delivery has its next attempt queued already; any other needs one.
+        await repository.set_delivery_status(uow, delivery.id, PENDING)
+        await events.defer_attempt(uow, delivery.id)
+        delivery = replace(delivery, status=PENDING)
+    return DeliveryView(delivery, event_type)
 
 
 async def send_test_event(
-    runtime: Runtime, *, principal: Principal, subscription_id: int
+    uow: UnitOfWork, *, principal: Principal, subscription_id: int
 ) -> DeliveryView:
     """A `webhook.test` event delivered to this subscription only."""
-    async with runtime.sessions.begin() as session:
-        found = await owned(session, principal, subscription_id)
-        if not found.enabled:
-            raise disabled()
-        event = Event(
-            tenant_id=principal.tenant_id,
-            type=TEST_EVENT,
-            model="webhook",
-            subject_id=found.id,
-            payload={"subscriptionId": found.id, "message": "cancelgate test event"},
-        )
-        session.add(event)
-        await session.flush()
-        delivery = await enqueue_delivery(session, event, found.id)
-        await session.refresh(delivery)
-        return DeliveryView(delivery, TEST_EVENT)
+    found = await owned(uow, principal, subscription_id)
+    if not found.enabled:
+        raise disabled()
+    event_id = await events.add_event(
+        uow,
+        tenant_id=principal.tenant_id,
+        event_type=TEST_EVENT,
+        model="webhook",
+        subject_id=found.id,
+        payload={"subscriptionId": found.id, "message": "cancelgate test event"},
+    )
+    delivery = await events.add_delivery(
+        uow, tenant_id=principal.tenant_id, subscription_id=found.id, event_id=event_id
+    )
+    return DeliveryView(delivery, TEST_EVENT)

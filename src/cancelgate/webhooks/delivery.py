@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,23 +17,22 @@ import structlog
 
 from cancelgate import __version__
 from cancelgate.connect.formats import instant
+from cancelgate.db.database import UnitOfWork
 from cancelgate.egress import TargetRefused
-from cancelgate.events.models import Event
-from cancelgate.jobs.app import jobs_app
-from cancelgate.jobs.context import current
-from cancelgate.runtime import Runtime
-from cancelgate.webhooks import policy
-from cancelgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from cancelgate.webhooks.outbox import DELIVER_TASK, PENDING, defer_attempt
-from cancelgate.webhooks.repository import delivery_with_subscription_and_event
+from cancelgate.webhooks import events, policy, repository
+from cancelgate.webhooks.repository import (
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    EventRow,
+    Health,
+    SubscriptionRow,
+)
 from cancelgate.webhooks.signing import signature_header, unseal
 
 log = structlog.get_logger(__name__)
 
 USER_AGENT = f"cancelgate-webhooks/{__version__}"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-CANCELLED = "cancelled"
 GONE_REASON = "The endpoint answered 410 Gone, so the subscription was disabled."
 
 
@@ -56,7 +56,7 @@ class Answer:
 
 
 def build_request(
-    subscription: WebhookSubscription, event: Event, secrets_in_use: list[str], now: datetime
+    subscription: SubscriptionRow, event: EventRow, secrets_in_use: list[str], now: datetime
 ) -> Outgoing:
     """The POST for an event: JSON payload, z-* headers, Standard Webhooks signature."""
     body = json.dumps(event.payload, separators=(",", ":")).encode()
@@ -75,28 +75,13 @@ def build_request(
     return Outgoing(subscription.url, body, headers)
 
 
-def secrets_in_use(key: bytes, subscription: WebhookSubscription, now: datetime) -> list[str]:
+def secrets_in_use(key: bytes, subscription: SubscriptionRow, now: datetime) -> list[str]:
     """The current secret, and the previous one while its 24 hours of grace last."""
     found = [unseal(key, subscription.secret_sealed)]
     expires = subscription.previous_secret_expires_at
     if subscription.previous_secret_sealed and expires is not None and now < expires:
         found.append(unseal(key, subscription.previous_secret_sealed))
     return found
-
-
-async def _prepare(runtime: Runtime, delivery_id: int) -> Outgoing | None:
-    async with runtime.sessions.begin() as session:
-        found = await delivery_with_subscription_and_event(session, delivery_id)
-        if found is None or found[0].status != PENDING:
-            return None
-        delivery, subscription, event = found
-        if subscription is None or event is None or not subscription.enabled:
-            delivery.status = CANCELLED
-            return None
-        now = datetime.now(UTC)
-        return build_request(
-            subscription, event, secrets_in_use(runtime.keys.sealing_key, subscription, now), now
-        )
 
 
 async def send(http: httpx.AsyncClient, outgoing: Outgoing) -> Answer:
@@ -116,66 +101,30 @@ def _since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-async def _record(runtime: Runtime, delivery_id: int, answer: Answer) -> None:
-    settings = runtime.settings
-    async with runtime.sessions.begin() as session:
-        delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
-        if delivery is None or delivery.status != PENDING:
-            return
-        subscription = await session.get(
-            WebhookSubscription, delivery.subscription_id, with_for_update=True
-        )
-        assert subscription is not None  # deliveries are deleted with their subscription
-        now = datetime.now(UTC)
-        session.add(
-            WebhookAttempt(
-                delivery_id=delivery.id,
-                attempted_at=now,
-                status_code=answer.status_code,
-                latency_ms=answer.latency_ms,
-                error=answer.error,
-            )
-        )
-        delivery.attempts += 1
-        delivery.next_attempt_at = None
-        verdict = policy.verdict(answer.status_code)
-        if verdict == policy.Verdict.DELIVERED:
-            delivery.status = SUCCEEDED
-            subscription.failing_since = None
-            return
-        if verdict == policy.Verdict.GONE:
-            delivery.status = FAILED
-            subscription.enabled, subscription.disabled_reason = False, GONE_REASON
-            return
-        subscription.failing_since = subscription.failing_since or now
-        if policy.should_disable(
-            subscription.failing_since, now, settings.webhook_disable_after_seconds
-        ):
-            delivery.status = FAILED
-            subscription.enabled = False
-            since = instant(subscription.failing_since)
-            subscription.disabled_reason = (
-                f"Deliveries have failed without a break since {since}, "
-                "so the subscription was disabled."
-            )
-            return
-        asked = policy.retry_after_seconds(answer.status_code, answer.retry_after, now)
-        wait = policy.next_wait(settings.webhook_retry_schedule, delivery.attempts, asked)
-        if wait is None:
-            delivery.status = FAILED
-            return
-        delivery.next_attempt_at = now + timedelta(seconds=wait)
-        await defer_attempt(session, delivery.id, delivery.next_attempt_at)
-
-
-@jobs_app.task(name=DELIVER_TASK)
-async def deliver(delivery_id: int) -> None:
-    """One attempt of a delivery; the next is scheduled if this one did not succeed."""
-    runtime = current()
-    outgoing = await _prepare(runtime, delivery_id)
-    if outgoing is None:
+async def attempt(
+    uow: UnitOfWork,
+    *,
+    delivery_id: int,
+    http: httpx.AsyncClient,
+    sealing_key: bytes,
+    retry_schedule: Sequence[float],
+    disable_after_seconds: float,
+) -> None:
+    """One attempt of a delivery: read it, send it (holding no connection), then record the
+    attempt and decide what comes next in the unit's transaction; the next attempt, if any, is
+    deferred in that same transaction, so a crash between them loses nothing."""
+    found = await repository.delivery_with_subscription_and_event(uow, delivery_id)
+    if found is None or found[0].status != PENDING:
         return
-    answer = await send(runtime.webhook_http, outgoing)
+    _, subscription, event = found
+    if subscription is None or event is None or not subscription.enabled:
+        await repository.cancel_pending_delivery(uow, delivery_id)
+        return
+    now = datetime.now(UTC)
+    outgoing = build_request(
+        subscription, event, secrets_in_use(sealing_key, subscription, now), now
+    )
+    answer = await send(http, outgoing)
     log.info(
         "webhook_attempt",
         delivery_id=delivery_id,
@@ -183,4 +132,95 @@ async def deliver(delivery_id: int) -> None:
         latency_ms=answer.latency_ms,
         error=answer.error,
     )
-    await _record(runtime, delivery_id, answer)
+    await _record(
+        uow,
+        delivery_id,
+        answer,
+        retry_schedule=retry_schedule,
+        disable_after_seconds=disable_after_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class _Next:
+    """What an attempt's answer makes of its delivery and subscription."""
+
+    status: str
+    next_attempt_at: datetime | None
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: datetime | None
+
+
+def _decide(
+    health: Health,
+    answer: Answer,
+    now: datetime,
+    *,
+    retry_schedule: Sequence[float],
+    disable_after_seconds: float,
+) -> _Next:
+    """The delivery rules (policy) applied to one answer."""
+    unchanged = (health.enabled, health.disabled_reason)
+    verdict = policy.verdict(answer.status_code)
+    if verdict == policy.Verdict.DELIVERED:
+        return _Next(SUCCEEDED, None, *unchanged, None)
+    if verdict == policy.Verdict.GONE:
+        return _Next(FAILED, None, False, GONE_REASON, health.failing_since)
+    failing_since = health.failing_since or now
+    if policy.should_disable(failing_since, now, disable_after_seconds):
+        reason = (
+            f"Deliveries have failed without a break since {instant(failing_since)}, "
+            "so the subscription was disabled."
+        )
+        return _Next(FAILED, None, False, reason, failing_since)
+    attempts = health.attempts + 1
+    asked = policy.retry_after_seconds(answer.status_code, answer.retry_after, now)
+    wait = policy.next_wait(retry_schedule, attempts, asked)
+    if wait is None:
+        return _Next(FAILED, None, *unchanged, failing_since)
+    return _Next(PENDING, now + timedelta(seconds=wait), *unchanged, failing_since)
+
+
+async def _record(
+    uow: UnitOfWork,
+    delivery_id: int,
+    answer: Answer,
+    *,
+    retry_schedule: Sequence[float],
+    disable_after_seconds: float,
+) -> None:
+    """Record the attempt and what follows from it, both rows held meanwhile."""
+    health = await repository.health_locked(uow, delivery_id)
+    if health is None or health.status != PENDING:
+        return
+    now = datetime.now(UTC)
+    then = _decide(
+        health,
+        answer,
+        now,
+        retry_schedule=retry_schedule,
+        disable_after_seconds=disable_after_seconds,
+    )
+    await repository.record_attempt(
+        uow,
+        delivery_id,
+        attempted_at=now,
+        status_code=answer.status_code,
+        latency_ms=answer.latency_ms,
+        error=answer.error,
+        status=then.status,
+        next_attempt_at=then.next_attempt_at,
+    )
+    record = (then.enabled, then.disabled_reason, then.failing_since)
+    # Written only when it changes: the subscription's updatedAt moves only then.
+    if record != (health.enabled, health.disabled_reason, health.failing_since):
+        await repository.set_subscription_health(
+            uow,
+            health.subscription_id,
+            enabled=then.enabled,
+            disabled_reason=then.disabled_reason,
+            failing_since=then.failing_since,
+        )
+    if then.next_attempt_at is not None:
+        await events.defer_attempt(uow, delivery_id, then.next_attempt_at)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
-from cancelgate.auth.principal import Principal, connect_principal, runtime_of
+from cancelgate.auth.principal import Caller
 from cancelgate.connect.body import read_command
 from cancelgate.connect.formats import instant
 from cancelgate.connect.openapi import (
@@ -20,9 +20,10 @@ from cancelgate.connect.openapi import (
 )
 from cancelgate.connect.paths import path_id
 from cancelgate.connect.versions import WEBHOOK_VERSIONS, api_version
+from cancelgate.dependencies import Keys, SettingsDep, Uow
 from cancelgate.webhooks import deliveries, subscriptions
 from cancelgate.webhooks.deliveries import DeliveryView
-from cancelgate.webhooks.models import WebhookSubscription
+from cancelgate.webhooks.repository import SubscriptionRow
 from cancelgate.webhooks.schemas import (
     CREATE_OBJECT,
     UPDATE_OBJECT,
@@ -40,7 +41,7 @@ version = api_version(WEBHOOK_VERSIONS)
 
 
 def subscription_resource(
-    subscription: WebhookSubscription, secret: str | None = None
+    subscription: SubscriptionRow, secret: str | None = None
 ) -> dict[str, Any]:
     """A subscription as its owner sees it; the secret only when just created or rotated."""
     body: dict[str, Any] = {
@@ -95,18 +96,24 @@ def delivery_accepted(subscription_id: int, view: DeliveryView) -> JSONResponse:
 )
 async def create_subscription(
     request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
+    keys: Keys,
+    settings: SettingsDep,
     _version: int = Depends(version),
 ) -> Response:
     """201 with the subscription and its signing secret (shown this once) and `Location`."""
     command = await read_command(request, CreateSubscriptionCommand, CREATE_OBJECT)
     created = await subscriptions.create(
-        runtime_of(request),
+        uow,
         principal=principal,
         url=command.url,
         events=command.events,
         description=command.description,
         object_name=CREATE_OBJECT,
+        keys=keys,
+        allow_insecure=settings.webhook_allow_insecure,
+        proxy=settings.webhook_proxy,
     )
     body = subscription_resource(created.subscription, created.secret)
     location = f"{PREFIX}/{created.subscription.id}"
@@ -119,12 +126,12 @@ async def create_subscription(
     | connect_errors(400, 401),
 )
 async def list_subscriptions(
-    request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
     _version: int = Depends(version),
 ) -> Response:
     """The caller's subscriptions."""
-    found = await subscriptions.list_all(runtime_of(request), principal=principal)
+    found = await subscriptions.list_all(uow, principal=principal)
     return JSONResponse([subscription_resource(s) for s in found])
 
 
@@ -134,13 +141,13 @@ async def list_subscriptions(
 )
 async def get_subscription(
     subscription_id: str,
-    request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
     _version: int = Depends(version),
 ) -> Response:
     """One of the caller's subscriptions; 404 otherwise."""
     found = await subscriptions.get(
-        runtime_of(request), principal=principal, subscription_id=path_id(subscription_id)
+        uow, principal=principal, subscription_id=path_id(subscription_id)
     )
     return JSONResponse(subscription_resource(found))
 
@@ -154,18 +161,22 @@ async def get_subscription(
 async def update_subscription(
     subscription_id: str,
     request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
+    settings: SettingsDep,
     _version: int = Depends(version),
 ) -> Response:
     """Change url, events, description or enabled."""
     sid = path_id(subscription_id)
     command = await read_command(request, UpdateSubscriptionCommand, UPDATE_OBJECT)
     updated = await subscriptions.update(
-        runtime_of(request),
+        uow,
         principal=principal,
         subscription_id=sid,
         command=command,
         object_name=UPDATE_OBJECT,
+        allow_insecure=settings.webhook_allow_insecure,
+        proxy=settings.webhook_proxy,
     )
     return JSONResponse(subscription_resource(updated))
 
@@ -177,14 +188,12 @@ async def update_subscription(
 )
 async def delete_subscription(
     subscription_id: str,
-    request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
     _version: int = Depends(version),
 ) -> Response:
     """204; its deliveries go with it."""
-    await subscriptions.delete(
-        runtime_of(request), principal=principal, subscription_id=path_id(subscription_id)
-    )
+    await subscriptions.delete(uow, principal=principal, subscription_id=path_id(subscription_id))
     return Response(status_code=204)
 
 
@@ -195,13 +204,14 @@ async def delete_subscription(
 )
 async def rotate_secret(
     subscription_id: str,
-    request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
+    keys: Keys,
     _version: int = Depends(version),
 ) -> Response:
     """A new secret (shown this once); the old one keeps signing for 24 hours."""
     rotated = await subscriptions.rotate_secret(
-        runtime_of(request), principal=principal, subscription_id=path_id(subscription_id)
+        uow, principal=principal, subscription_id=path_id(subscription_id), keys=keys
     )
     return JSONResponse(subscription_resource(rotated.subscription, rotated.secret))
 
@@ -214,15 +224,13 @@ async def rotate_secret(
 )
 async def send_test_event(
     subscription_id: str,
-    request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
     _version: int = Depends(version),
 ) -> Response:
     """202 with the delivery of a `webhook.test` event to this subscription."""
     sid = path_id(subscription_id)
-    view = await deliveries.send_test_event(
-        runtime_of(request), principal=principal, subscription_id=sid
-    )
+    view = await deliveries.send_test_event(uow, principal=principal, subscription_id=sid)
     return delivery_accepted(sid, view)
 
 
@@ -233,13 +241,13 @@ async def send_test_event(
 )
 async def list_deliveries(
     subscription_id: str,
-    request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
     _version: int = Depends(version),
 ) -> Response:
     """The latest 100 deliveries, newest first, each with its attempts."""
     views = await deliveries.delivery_log(
-        runtime_of(request), principal=principal, subscription_id=path_id(subscription_id)
+        uow, principal=principal, subscription_id=path_id(subscription_id)
     )
     return JSONResponse([delivery_resource(v) for v in views])
 
@@ -253,14 +261,14 @@ async def list_deliveries(
 async def redeliver(
     subscription_id: str,
     delivery_id: str,
-    request: Request,
-    principal: Principal = Depends(connect_principal),
+    principal: Caller,
+    uow: Uow,
     _version: int = Depends(version),
 ) -> Response:
     """202: the delivery is sent again (same webhook-id); 422 if the subscription is disabled."""
     sid = path_id(subscription_id)
     view = await deliveries.redeliver(
-        runtime_of(request),
+        uow,
         principal=principal,
         subscription_id=sid,
         delivery_id=path_id(delivery_id),

@@ -1,18 +1,20 @@
-"""Webhook subscription use cases: create, list, read, update, delete, rotate the secret."""
+"""Webhook subscription use cases: create, list, read, update, delete, rotate the secret.
+
+Each takes the caller's unit of work and what else it needs as arguments; none commits.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from cancelgate.auth.principal import Principal
+from cancelgate.auth.identity import Principal
+from cancelgate.db.database import UnitOfWork
 from cancelgate.domain.errors import NotFound, RuleViolation, SubError
 from cancelgate.egress import TargetRefused, check_target, system_resolve
-from cancelgate.runtime import Runtime
+from cancelgate.keys import InstanceKeys
 from cancelgate.webhooks import repository
-from cancelgate.webhooks.models import WebhookSubscription
+from cancelgate.webhooks.repository import SubscriptionRow
 from cancelgate.webhooks.schemas import EVENT_TYPES, UpdateSubscriptionCommand
 from cancelgate.webhooks.signing import new_secret, seal
 
@@ -23,27 +25,26 @@ ROTATION_GRACE = timedelta(hours=24)
 class WithSecret:
     """A subscription and its new signing secret (shown to its owner this once)."""
 
-    subscription: WebhookSubscription
+    subscription: SubscriptionRow
     secret: str
 
 
-async def owned(
-    session: AsyncSession, principal: Principal, subscription_id: int
-) -> WebhookSubscription:
+async def owned(uow: UnitOfWork, principal: Principal, subscription_id: int) -> SubscriptionRow:
     """The caller's subscription, or NotFound (the same answer for others' and unknown ids)."""
-    found = await repository.subscription_for_tenant(session, principal.tenant_id, subscription_id)
+    found = await repository.subscription_for_tenant(uow, principal.tenant_id, subscription_id)
     if found is None:
         raise NotFound(subscription_id)
     return found
 
 
-async def checked_url(runtime: Runtime, url: str, object_name: str) -> str:
+async def checked_url(
+    url: str, object_name: str, *, allow_insecure: bool, proxy: str | None
+) -> str:
     """The URL if webhooks may be sent there (scheme, host, resolved addresses); else 422."""
     try:
-        settings = runtime.settings
         # Behind an egress proxy, the proxy resolves the name and enforces the rest.
-        resolve = None if settings.webhook_proxy else system_resolve
-        await check_target(url, allow_insecure=settings.webhook_allow_insecure, resolve=resolve)
+        resolve = None if proxy else system_resolve
+        await check_target(url, allow_insecure=allow_insecure, resolve=resolve)
     except TargetRefused as exc:
         raise RuleViolation(
             [SubError("constraints.webhook.url.refused", str(exc), object_name, "url", url)]
@@ -63,94 +64,94 @@ def checked_events(events: list[str], object_name: str) -> list[str]:
 
 
 async def create(
-    runtime: Runtime,
+    uow: UnitOfWork,
     *,
     principal: Principal,
     url: str,
     events: list[str],
     description: str | None,
     object_name: str,
+    keys: InstanceKeys,
+    allow_insecure: bool,
+    proxy: str | None,
 ) -> WithSecret:
     """A new enabled subscription with a fresh secret."""
     kinds = checked_events(events, object_name)
-    target = await checked_url(runtime, url, object_name)
+    target = await checked_url(url, object_name, allow_insecure=allow_insecure, proxy=proxy)
     secret = new_secret()
-    async with runtime.sessions.begin() as session:
-        subscription = WebhookSubscription(
-            tenant_id=principal.tenant_id,
-            url=target,
-            events=kinds,
-            description=description,
-            enabled=True,
-            secret_sealed=seal(runtime.keys.sealing_key, secret),
-        )
-        session.add(subscription)
-        await session.flush()
+    subscription = await repository.add_subscription(
+        uow,
+        tenant_id=principal.tenant_id,
+        url=target,
+        events=kinds,
+        description=description,
+        secret_sealed=seal(keys.sealing_key, secret),
+    )
     return WithSecret(subscription, secret)
 
 
-async def list_all(runtime: Runtime, *, principal: Principal) -> list[WebhookSubscription]:
+async def list_all(uow: UnitOfWork, *, principal: Principal) -> list[SubscriptionRow]:
     """The caller's subscriptions."""
-    async with runtime.sessions() as session:
-        return await repository.subscriptions_of(session, principal.tenant_id)
+    return await repository.subscriptions_of(uow, principal.tenant_id)
 
 
-async def get(
-    runtime: Runtime, *, principal: Principal, subscription_id: int
-) -> WebhookSubscription:
+async def get(uow: UnitOfWork, *, principal: Principal, subscription_id: int) -> SubscriptionRow:
     """The caller's subscription, or NotFound."""
-    async with runtime.sessions() as session:
-        return await owned(session, principal, subscription_id)
+    return await owned(uow, principal, subscription_id)
 
 
 async def update(
-    runtime: Runtime,
+    uow: UnitOfWork,
     *,
     principal: Principal,
     subscription_id: int,
     command: UpdateSubscriptionCommand,
     object_name: str,
-) -> WebhookSubscription:
+    allow_insecure: bool,
+    proxy: str | None,
+) -> SubscriptionRow:
     """Change url, events, description or enabled; re-enabling clears the failure record."""
     url = command.url
-    target = await checked_url(runtime, url, object_name) if url is not None else None
+    target = (
+        await checked_url(url, object_name, allow_insecure=allow_insecure, proxy=proxy)
+        if url is not None
+        else None
+    )
     events = command.events
     kinds = checked_events(events, object_name) if events is not None else None
-    async with runtime.sessions.begin() as session:
-        found = await owned(session, principal, subscription_id)
-        if target is not None:
-            found.url = target
-        if kinds is not None:
-            found.events = kinds
-        if "description" in command.model_fields_set:
-            found.description = command.description
-        enabled = command.enabled
-        if enabled is not None and enabled != found.enabled:
-            found.enabled = enabled
-            found.disabled_reason = None if enabled else "disabled by its owner"
-            found.failing_since = None
-        await session.flush()
-        await session.refresh(found)  # server-set updated_at, before the session closes
-        return found
+    updated = await repository.update_subscription(
+        uow,
+        principal.tenant_id,
+        subscription_id,
+        url=target,
+        events=kinds,
+        set_description="description" in command.model_fields_set,
+        description=command.description,
+        enabled=command.enabled,
+    )
+    if updated is None:
+        raise NotFound(subscription_id)
+    return updated
 
 
-async def delete(runtime: Runtime, *, principal: Principal, subscription_id: int) -> None:
+async def delete(uow: UnitOfWork, *, principal: Principal, subscription_id: int) -> None:
     """Remove the subscription and its delivery log."""
-    async with runtime.sessions.begin() as session:
-        found = await owned(session, principal, subscription_id)
-        await session.delete(found)
+    if not await repository.delete_subscription(uow, principal.tenant_id, subscription_id):
+        raise NotFound(subscription_id)
 
 
 async def rotate_secret(
-    runtime: Runtime, *, principal: Principal, subscription_id: int
+    uow: UnitOfWork, *, principal: Principal, subscription_id: int, keys: InstanceKeys
 ) -> WithSecret:
     """A new secret; the old one keeps signing too for 24 hours."""
     secret = new_secret()
-    async with runtime.sessions.begin() as session:
-        found = await owned(session, principal, subscription_id)
-        found.previous_secret_sealed = found.secret_sealed
-        found.previous_secret_expires_at = datetime.now(UTC) + ROTATION_GRACE
-        found.secret_sealed = seal(runtime.keys.sealing_key, secret)
-        await session.flush()
-        await session.refresh(found)
-    return WithSecret(found, secret)
+    rotated = await repository.rotate_secret(
+        uow,
+        principal.tenant_id,
+        subscription_id,
+        secret_sealed=seal(keys.sealing_key, secret),
+        previous_expires_at=datetime.now(UTC) + ROTATION_GRACE,
+    )
+    if rotated is None:
+        raise NotFound(subscription_id)
+    return WithSecret(rotated, secret)

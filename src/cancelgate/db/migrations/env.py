@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from cancelgate.db.models import Base
+from cancelgate.tables import Base
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
+from cancelgate.db.database import Database
 from cancelgate.settings import Settings
 from cancelgate.upstream.csg.http import CsgHttpAdapter
 from cancelgate.upstream.csg.port import CsgPort
 from cancelgate.upstream.csg.simulator import CsgSimulator
 
 
-def make_csg_simulator(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> CsgSimulator:
+def make_csg_simulator(settings: Settings, database: Database) -> CsgSimulator:
     """The built-in CSG."""
-    return CsgSimulator(sessions, slow_seconds=settings.sim_csg_slow_seconds)
+    return CsgSimulator(database, slow_seconds=settings.sim_csg_slow_seconds)
 
 
-def make_csg_port(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> CsgPort:
+def make_csg_port(settings: Settings, database: Database) -> CsgPort:
     """The simulator unless CANCELGATE_CSG_MODE=http."""
     if settings.csg_mode == "http":
         return CsgHttpAdapter(
@@ -25,4 +22,4 @@ def make_csg_port(settings: Settings, sessions: async_sessionmaker[AsyncSession]
             connect_timeout=settings.csg_connect_timeout_seconds,
             read_timeout=settings.csg_timeout_seconds,
         )
-    return make_csg_simulator(settings, sessions)
+    return make_csg_simulator(settings, database)

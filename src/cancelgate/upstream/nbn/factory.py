@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
+from cancelgate.db.database import Database
 from cancelgate.settings import Settings
 from cancelgate.upstream.nbn.http import NbnHttpAdapter
 from cancelgate.upstream.nbn.port import NbnPort
 from cancelgate.upstream.nbn.simulator import NbnSimulator
 
 
-def make_simulator(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> NbnSimulator:
+def make_simulator(settings: Settings, database: Database) -> NbnSimulator:
     """The built-in nbn."""
     return NbnSimulator(
-        sessions,
+        database,
         ponr_hours=settings.cancellation_ponr_hours,
         slow_seconds=settings.sim_slow_seconds,
     )
 
 
-def make_nbn_port(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> NbnPort:
+def make_nbn_port(settings: Settings, database: Database) -> NbnPort:
     """The simulator unless CANCELGATE_NBN_MODE=http."""
     if settings.nbn_mode == "http":
         return NbnHttpAdapter(
@@ -27,4 +26,4 @@ def make_nbn_port(settings: Settings, sessions: async_sessionmaker[AsyncSession]
             connect_timeout=settings.nbn_connect_timeout_seconds,
             read_timeout=settings.nbn_read_timeout_seconds,
         )
-    return make_simulator(settings, sessions)
+    return make_simulator(settings, database)

@@ -11,8 +11,8 @@ from fastapi import FastAPI, Header, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
+from cancelgate.db.database import Database
 from cancelgate.db.embedded import release_embedded
-from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.settings import Settings
 from cancelgate.upstream.csg.factory import make_csg_simulator
 from cancelgate.upstream.csg.port import CsgCancellation, CsgCancelled, CsgUnavailable
@@ -71,12 +71,12 @@ def create_simulator_app(settings: Settings, database_url: str) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(database_url, pool_size=5)
-        sessions = make_sessionmaker(engine)
-        app.state.sim = make_simulator(settings, sessions)
-        app.state.csg = make_csg_simulator(settings, sessions)
+        database = Database(database_url, size=5, name="cancelgate-simulator")
+        await database.open()
+        app.state.sim = make_simulator(settings, database)
+        app.state.csg = make_csg_simulator(settings, database)
         yield
-        await engine.dispose()
+        await database.close()
         release_embedded()
 
     app = FastAPI(title="cancelgate nbn and CSG simulator", lifespan=lifespan)

@@ -1,10 +1,11 @@
-"""Imports every table model so that Base.metadata knows them all (for migrations)."""
+"""Every table model, imported so that Base.metadata knows them all (for migrations and the
+tests that compare the models with the migrated schema)."""
 
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
-from cancelgate.auth.models import ApiClient, InstanceKey, Tenant, UsedAssertion
+from cancelgate.auth.models import ApiClient, Tenant, UsedAssertion
 from cancelgate.db.base import Base
-from cancelgate.events.models import Event
 from cancelgate.idempotency.models import IdempotencyRecord
+from cancelgate.keys import InstanceKey
 from cancelgate.services.models import Service, ServiceCancellation
 from cancelgate.upstream.csg.sim_models import SimCsgAppointment
 from cancelgate.upstream.nbn.sim_models import (
@@ -14,7 +15,7 @@ from cancelgate.upstream.nbn.sim_models import (
     SimNbnServiceCancellation,
 )
 from cancelgate.ux.models import ChannelClient, UxAppointment
-from cancelgate.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from cancelgate.webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ApiClient",

@@ -1,1 +1,0 @@
-"""Domain events recorded durably (the outbox webhooks deliver from)."""

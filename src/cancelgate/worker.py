@@ -1,0 +1,74 @@
+"""The job side of the boundary: every task runs in its own unit of work and is given what it
+needs; a worker runs them with this process's runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec
+
+from procrastinate import JobContext
+
+from cancelgate.db.database import UnitOfWork
+from cancelgate.jobs.app import jobs_app
+from cancelgate.jobs.retry import RetryLater, WhenAsked
+from cancelgate.runtime import Runtime
+
+P = ParamSpec("P")
+# The key under which a worker hands its runtime to the jobs it runs.
+RUNTIME = "runtime"
+WHEN_ASKED = WhenAsked()
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a running job gets: its unit of work, the process's runtime, how often it ran."""
+
+    uow: UnitOfWork
+    runtime: Runtime
+    attempts: int
+
+
+def task(
+    name: str, *, queueing_lock: str | None = None
+) -> Callable[[Callable[Concatenate[Job, P], Awaitable[None]]], Any]:
+    """Register a task: it runs in a unit of work that commits when it returns (or asks to be
+    retried with RetryLater) and rolls back when it fails."""
+
+    def register(function: Callable[Concatenate[Job, P], Awaitable[None]]) -> Any:
+        @jobs_app.task(name=name, pass_context=True, retry=WHEN_ASKED, queueing_lock=queueing_lock)
+        async def run(context: JobContext, /, *args: P.args, **kwargs: P.kwargs) -> None:
+            runtime: Runtime = context.additional_context[RUNTIME]
+            async with runtime.database.unit_of_work(commit_on=(RetryLater,)) as uow:
+                await function(Job(uow, runtime, context.job.attempts), *args, **kwargs)
+
+        run.__doc__ = function.__doc__
+        return run
+
+    return register
+
+
+async def run_worker(
+    runtime: Runtime, *, concurrency: int, install_signal_handlers: bool, name: str = "worker"
+) -> None:
+    """Process jobs until cancelled or (with signal handlers) SIGTERM/SIGINT."""
+    settings = runtime.settings
+    await runtime.jobs.run_worker_async(
+        name=name,
+        concurrency=concurrency,
+        install_signal_handlers=install_signal_handlers,
+        update_heartbeat_interval=settings.worker_heartbeat_seconds,
+        fetch_job_polling_interval=settings.worker_poll_seconds,
+        stalled_worker_timeout=settings.stalled_after_seconds,
+        shutdown_graceful_timeout=30,
+        additional_context={RUNTIME: runtime},
+    )
+
+
+async def stop_worker(task: asyncio.Task[None]) -> None:
+    """Cancel an in-process worker and wait for it to let go of its jobs."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
