@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
+from bench.floor import TABLE as FLOOR
 from cancelgate.auth.clients import client_by_client_id, create_client, principal_of
 from cancelgate.clock import Clock
 from cancelgate.db.engine import make_engine, make_sessionmaker
@@ -15,6 +16,7 @@ from cancelgate.demo.service_fixtures import create_service
 from cancelgate.demo.ux_fixtures import create_ux_appointment
 from cancelgate.keys import instance_keys_in
 from cancelgate.upstream.csg import scenarios as csg
+from cancelgate.upstream.nbn import scenarios as nbn_scenarios
 from cancelgate.upstream.nbn import service_scenarios
 from cancelgate.ux.clients import create_channel_client
 
@@ -38,7 +40,7 @@ SIM_APPOINTMENTS = text(
     """
     INSERT INTO sim_nbn_appointments (nbn_appointment_id, nbn_internal_id, scenario, status,
         start_time)
-    SELECT nbn_appointment_id, nbn_internal_appointment_id, 'booked', 'Booked', start_time
+    SELECT nbn_appointment_id, nbn_internal_appointment_id, :scenario, 'Booked', start_time
     FROM appointments WHERE customer_ref = :batch
     """
 )
@@ -51,6 +53,19 @@ COMPLETED = text(
     """
 )
 IDS = text("SELECT id FROM appointments WHERE customer_ref = :batch ORDER BY id")
+# The floor's table (bench/floor.py): one row per id, the ceiling's body as columns.
+FLOOR_TABLE = text(
+    f"""
+    CREATE TABLE {FLOOR} (id bigint PRIMARY KEY, appointment_id bigint NOT NULL,
+        nbn_appointment_id text NOT NULL, cancelled_on timestamptz)
+    """
+)
+FLOOR_INSERT = text(
+    f"""
+    INSERT INTO {FLOOR} (id, appointment_id, nbn_appointment_id, cancelled_on)
+    SELECT g, g, 'APT' || lpad(g::text, 12, '0'), now() FROM generate_series(1, :count) AS g
+    """
+)
 CANCELLATION_IDS = text(
     """
     SELECT c.id FROM appointment_cancellations c JOIN appointments a ON a.id = c.appointment_id
@@ -87,8 +102,11 @@ class Seeder:
             await session.commit()
             return Tenant(row.tenant_id, row.id, created.client_id, created.client_secret)
 
-    async def appointments(self, tenant: Tenant, count: int, *, completed: bool) -> str:
-        """`count` booked appointments (with their nbn twins; completed cancellations if asked)."""
+    async def appointments(
+        self, tenant: Tenant, count: int, *, completed: bool, scenario: str = nbn_scenarios.BOOKED
+    ) -> str:
+        """`count` booked appointments (with their nbn twins, playing `scenario`; completed
+        cancellations if asked)."""
         self.batches += 1
         batch = f"BENCH-{self.batches}-{uuid.uuid4().hex[:6]}"
         # Bench nbn ids (APB…) continue after the last appointment's id: unique on reruns too.
@@ -100,6 +118,7 @@ class Seeder:
             "batch": batch,
             "contact": CONTACT,
             "client": tenant.client_pk,
+            "scenario": scenario,
         }
         async with self.sessions.begin() as session:
             await session.execute(APPOINTMENTS, params)
@@ -153,6 +172,14 @@ class Seeder:
             ]
             await session.commit()
         return {"client_id": channel.client_id, "client_secret": channel.client_secret}, ids
+
+    async def floor(self, count: int) -> None:
+        """The floor's table with ids 1..count (bench/floor.py reads it)."""
+        async with self.sessions.begin() as session:
+            await session.execute(FLOOR_TABLE)
+            await session.execute(FLOOR_INSERT, {"count": count})
+        async with self.sessions.begin() as session:
+            await session.execute(text(f"ANALYZE {FLOOR}"))
 
     async def scalar(self, sql: str) -> int:
         """One number from the database."""

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from cancelgate.db.embedded import start_embedded
-from cancelgate.db.migrate import upgrade
+from cancelgate.migrate import upgrade
 from tests.support import create_database, drop_database
 
 

@@ -21,8 +21,8 @@ import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from cancelgate.db.migrate import upgrade
 from cancelgate.db.urls import libpq_url
+from cancelgate.migrate import upgrade
 
 CANCELGATE = str(Path(sys.executable).parent / "cancelgate")
 VERSION_8 = {"X-API-VERSION": "8"}

@@ -16,9 +16,6 @@ from cancelgate.appointments.router import router as appointments_router
 from cancelgate.auth.principal import Authenticator
 from cancelgate.auth.principal_cache import PrincipalCache
 from cancelgate.auth.router import router as auth_router
-from cancelgate.connect.body_limit import BodyLimitMiddleware
-from cancelgate.connect.handlers import install_connect_handlers
-from cancelgate.connect.middleware import SecurityHeadersMiddleware
 from cancelgate.connect.openapi import finish_document
 from cancelgate.db.embedded import release_embedded
 from cancelgate.db.listener import Listener
@@ -30,6 +27,9 @@ from cancelgate.services.sandbox_router import router as sandbox_router
 from cancelgate.settings import Settings, get_settings
 from cancelgate.ux.middleware import CorrelationIdMiddleware
 from cancelgate.ux.router import router as ux_router
+from cancelgate.web.body_limit import BodyLimitMiddleware
+from cancelgate.web.handlers import install_error_handlers
+from cancelgate.web.security import SecurityHeadersMiddleware
 from cancelgate.webhooks.router import router as webhooks_router
 from cancelgate.worker import run_worker, stop_worker
 
@@ -40,7 +40,7 @@ TASK_MODULES = (
     "cancelgate.webhooks.tasks",
     "cancelgate.idempotency.tasks",
     "cancelgate.auth.tasks",
-    "cancelgate.jobs.maintenance",
+    "cancelgate.worker",
 )
 
 
@@ -106,7 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     # Outermost, so that even a crash's 500 echoes the caller's X-Correlation-ID.
     app.add_middleware(CorrelationIdMiddleware)
-    install_connect_handlers(app)
+    install_error_handlers(app)
     app.include_router(auth_router)
     app.include_router(appointments_router)
     app.include_router(services_router)

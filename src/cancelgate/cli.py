@@ -48,7 +48,7 @@ def _database_url(settings: Settings) -> str:
 @app.command()
 def migrate(data_dir: DataDir = None) -> None:
     """Bring the database to the current schema (and create the installation's keys)."""
-    from cancelgate.db.migrate import upgrade
+    from cancelgate.migrate import upgrade
 
     settings = _settings(data_dir)
     upgrade(_database_url(settings))
@@ -73,7 +73,7 @@ def serve(
     """Serve the API (with an in-process job worker unless --no-worker); migrates first."""
     from cancelgate.app import create_app
     from cancelgate.db.embedded import release_embedded
-    from cancelgate.db.migrate import upgrade
+    from cancelgate.migrate import upgrade
 
     settings = _settings(data_dir)
     url = _database_url(settings)

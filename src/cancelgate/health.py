@@ -10,8 +10,8 @@ from sqlalchemy import column, select, table
 from starlette.responses import JSONResponse
 
 from cancelgate.db.database import compiled
-from cancelgate.db.migrate import head_revision
 from cancelgate.dependencies import DatabaseDep
+from cancelgate.migrate import head_revision
 
 router = APIRouter(include_in_schema=False)
 

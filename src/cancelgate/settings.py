@@ -111,10 +111,8 @@ class Settings(BaseSettings):
         """Parsed once, here: `5,300` → (5.0, 300.0)."""
         return split_seconds(value) if isinstance(value, str) else value
 
-    # Connections each process keeps to PostgreSQL for requests and jobs.
+    # Connections each process may open to PostgreSQL for requests, jobs and the job queue.
     db_pool_size: int = 20
-    # Connections each process may open for the polled status GETs (autocommit, no ORM).
-    db_read_pool_size: int = 10
 
     log_level: str = "INFO"
     log_json: bool = True

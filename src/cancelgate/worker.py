@@ -1,5 +1,5 @@
 """The job side of the boundary: every task runs in its own unit of work and is given what it
-needs; a worker runs them with this process's runtime."""
+needs; a worker runs them with this process's runtime, and puts back the jobs of dead workers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec
 
+import structlog
 from procrastinate import JobContext
 
 from cancelgate.db.database import UnitOfWork
@@ -16,6 +17,7 @@ from cancelgate.jobs.app import jobs_app
 from cancelgate.jobs.retry import RetryLater, WhenAsked
 from cancelgate.runtime import Runtime
 
+log = structlog.get_logger(__name__)
 P = ParamSpec("P")
 # The key under which a worker hands its runtime to the jobs it runs.
 RUNTIME = "runtime"
@@ -48,6 +50,20 @@ def task(
         return run
 
     return register
+
+
+# Seconds are the sixth (last) column in procrastinate cron strings.
+@jobs_app.periodic(cron="* * * * * */10", periodic_id="stalled")
+@task("maintenance.recover_stalled_jobs", queueing_lock="recover_stalled_jobs")
+async def recover_stalled_jobs(job: Job, timestamp: int) -> None:
+    """Every 10 s: put back the jobs of workers that stopped sending heartbeats (killed, frozen)."""
+    manager = job.runtime.jobs.job_manager
+    stalled = await manager.get_stalled_jobs(
+        seconds_since_heartbeat=job.runtime.settings.stalled_after_seconds
+    )
+    for stalled_job in stalled:
+        await manager.retry_job(stalled_job)
+        log.warning("stalled_job_retried", job_id=stalled_job.id, task=stalled_job.task_name)
 
 
 async def run_worker(

@@ -8,8 +8,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +27,7 @@ from cancelgate.client import (
     Delivery,
     InProgress,
     OAuthError,
+    PollPolicy,
     PollUpdate,
     ProtocolError,
     ServiceCancellation,
@@ -37,6 +40,7 @@ from cancelgate.client import (
     WebhookVerificationError,
     verify_webhook,
 )
+from cancelgate.client.polling import HELD_READ_MARGIN, MIN_POLL_DELAY
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.nbn import scenarios
 from cancelgate.upstream.nbn import service_scenarios as sc
@@ -56,12 +60,19 @@ from tests.support import (
 
 BILLING_ACCOUNT = csg.SEED_BILLING_ACCOUNT
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Long polling off: every poll answered at once, paced by Retry-After or backoff.
+PLAIN = PollPolicy(long_poll=0)
 
 
-def client_for(base: str, caller: Caller, http: httpx.AsyncClient | None = None) -> AsyncClient:
+def client_for(
+    base: str,
+    caller: Caller,
+    http: httpx.AsyncClient | None = None,
+    poll: PollPolicy | None = None,
+) -> AsyncClient:
     """A client of base with the caller's client credentials (over http, if given)."""
     return AsyncClient(
-        base, client_id=caller.client_id, client_secret=caller.client_secret, http=http
+        base, client_id=caller.client_id, client_secret=caller.client_secret, http=http, poll=poll
     )
 
 
@@ -70,6 +81,44 @@ async def api(api_server: str, caller: Caller) -> AsyncIterator[AsyncClient]:
     """A client of the server with the caller's client credentials."""
     async with client_for(api_server, caller) as client:
         yield client
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def plain(api_server: str, caller: Caller) -> AsyncIterator[AsyncClient]:
+    """Like `api`, with long polling off (no `Prefer: wait`)."""
+    async with client_for(api_server, caller, poll=PLAIN) as client:
+        yield client
+
+
+@dataclass
+class Traffic:
+    """What a client sent (every attempt, even one that got no answer) and what it was answered."""
+
+    sent: list[httpx.Request] = field(default_factory=list)
+    answers: list[httpx.Response] = field(default_factory=list)
+
+    def gets(self) -> list[httpx.Request]:
+        return [request for request in self.sent if request.method == "GET"]
+
+
+@asynccontextmanager
+async def watched(
+    base: str, caller: Caller, timeout: float = 30.0
+) -> AsyncIterator[tuple[AsyncClient, Traffic]]:
+    """A client of base (long polling on) over an httpx client with this default timeout,
+    its traffic recorded by event hooks."""
+    traffic = Traffic()
+
+    async def sent(request: httpx.Request) -> None:
+        traffic.sent.append(request)
+
+    async def answered(response: httpx.Response) -> None:
+        traffic.answers.append(response)
+
+    hooks: dict[str, list[Callable[..., Any]]] = {"request": [sent], "response": [answered]}
+    http = httpx.AsyncClient(timeout=timeout, event_hooks=hooks)
+    async with http, client_for(base, caller, http) as api:
+        yield api, traffic
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -203,12 +252,56 @@ async def test_cancel_with_wait_returns_the_cancellation(api: AsyncClient, calle
     assert outcome.raw["id"] == outcome.id
 
 
+async def test_slow_cancellation_is_one_held_poll(api_server: str, caller: Caller) -> None:
+    """The server holds the poll (`Prefer: wait`) until the outcome: no 202, no pause."""
+    appointment = await caller.appointment(scenarios.BOOKED_SLOW)
+    updates: list[PollUpdate] = []
+    # A default read timeout shorter than the job (1.5 s): the held poll must get a longer one,
+    # or it times out and is sent again.
+    async with watched(api_server, caller, timeout=1.0) as (api, traffic):
+        outcome = await api.cancel_appointment(appointment.id, wait=True, on_poll=updates.append)
+    assert outcome.appointment_id == appointment.id
+    assert updates == []
+    [poll] = traffic.gets()
+    assert poll.url == f"{api_server}{REQUESTS}/{outcome.id}"
+    assert poll.headers["Prefer"] == "wait=30"
+    assert poll.extensions["timeout"]["read"] == 30 + HELD_READ_MARGIN
+    [answer] = [a for a in traffic.answers if a.request is poll]
+    assert (answer.status_code, answer.headers["Preference-Applied"]) == (200, "wait=30")
+
+
+async def test_a_held_service_cancellation_poll(api_server: str, caller: Caller) -> None:
+    service = await caller.service(sc.CANCELLATION_REQUESTED)
+    async with watched(api_server, caller) as (api, traffic):
+        done = await api.submit_service_cancellation(service.id, wait=True, timeout=20)
+    assert (done.status, done.cancelled) == ("COMPLETED", True)
+    [poll] = traffic.gets()
+    # The time left of the 20 s timeout, rounded down: less than the policy's 30 s.
+    assert poll.headers["Prefer"] in ("wait=19", "wait=20")
+    [answer] = [a for a in traffic.answers if a.request is poll]
+    assert answer.status_code == 200
+    assert answer.headers["Preference-Applied"] == poll.headers["Prefer"]
+
+
+async def test_a_held_wait_that_times_out_asks_at_least_one_second(
+    api_server: str, caller: Caller
+) -> None:
+    appointment = await caller.appointment(scenarios.BOOKED_SLOW)
+    async with watched(api_server, caller) as (api, traffic):
+        with pytest.raises(WaitTimeout) as raised:
+            await api.cancel_appointment(appointment.id, wait=True, timeout=0.3)
+    # 0.3 s left rounds down to 0, but `wait=0` would not hold: 1 s, then the timeout.
+    [poll] = traffic.gets()
+    assert poll.headers["Prefer"] == "wait=1"
+    assert raised.value.polls == 1 and raised.value.waited >= 0.9
+
+
 async def test_slow_cancellation_reports_each_poll_then_the_outcome(
-    api: AsyncClient, api_server: str, caller: Caller
+    plain: AsyncClient, api_server: str, caller: Caller
 ) -> None:
     appointment = await caller.appointment(scenarios.BOOKED_SLOW)
     updates: list[PollUpdate] = []
-    outcome = await api.cancel_appointment(appointment.id, wait=True, on_poll=updates.append)
+    outcome = await plain.cancel_appointment(appointment.id, wait=True, on_poll=updates.append)
     assert outcome.appointment_id == appointment.id
     assert updates, "booked-slow answers 202 first"
     first = updates[0]
@@ -219,16 +312,16 @@ async def test_slow_cancellation_reports_each_poll_then_the_outcome(
     assert [u.polls for u in updates] == list(range(1, len(updates) + 1))
 
 
-async def test_wait_timeout_while_still_in_progress(api: AsyncClient, caller: Caller) -> None:
+async def test_wait_timeout_while_still_in_progress(plain: AsyncClient, caller: Caller) -> None:
     appointment = await caller.appointment(scenarios.BOOKED_SLOW)
     started = time.monotonic()
     with pytest.raises(WaitTimeout) as raised:
-        await api.cancel_appointment(appointment.id, wait=True, timeout=0.3)
+        await plain.cancel_appointment(appointment.id, wait=True, timeout=0.3)
     assert time.monotonic() - started < 1.5
     timeout = raised.value
     assert timeout.waited >= 0.3 and timeout.polls >= 1
     assert re.search(rf"{REQUESTS}/\d+$", timeout.location)
-    outcome = await api.wait_appointment_cancellation(timeout.location)
+    outcome = await plain.wait_appointment_cancellation(timeout.location)
     assert outcome.appointment_id == appointment.id
 
 
@@ -846,7 +939,9 @@ TOKEN_BODY = {"access_token": "a.b.c", "token_type": "Bearer", "expires_in": 300
 
 @asynccontextmanager
 async def mocked(
-    answer: Callable[[httpx.Request], httpx.Response], base: str = "http://cg.test"
+    answer: Callable[[httpx.Request], httpx.Response],
+    base: str = "http://cg.test",
+    poll: PollPolicy | None = None,
 ) -> AsyncIterator[tuple[AsyncClient, list[httpx.Request]]]:
     """A client of base over a recording mock transport: the token request gets a token, every
     other request answer(request). Yields the client and the requests sent (token included)."""
@@ -858,7 +953,10 @@ async def mocked(
         return answer(request)
 
     http = recording(sent, handle)
-    async with http, AsyncClient(base, client_id="c", client_secret="s", http=http) as api:
+    async with (
+        http,
+        AsyncClient(base, client_id="c", client_secret="s", http=http, poll=poll) as api,
+    ):
         yield api, sent
 
 
@@ -932,3 +1030,95 @@ async def test_a_long_retry_after_is_answered_not_waited() -> None:
     assert raised.value.status == 503 and raised.value.body == "busy"
     assert not isinstance(raised.value, ConnectApiError)
     assert len([r for r in sent if r.url.path == REQUEST]) == 1
+
+
+# --- long polling, against mocked servers -----------------------------------------------
+
+CANCELLED = {"id": 7, "appointmentId": 1, "nbnAppointmentId": "APT1", "cancelledOn": None}
+
+
+def answering(*answers: httpx.Response) -> Callable[[httpx.Request], httpx.Response]:
+    """A mock server giving these answers in turn, one per request."""
+    queue = list(answers)
+    return lambda request: queue.pop(0)
+
+
+def polls_of(sent: list[httpx.Request]) -> list[httpx.Request]:
+    return [request for request in sent if request.method == "GET"]
+
+
+async def test_a_server_that_does_not_hold_gets_todays_pauses() -> None:
+    """An older or busy server answers 202 at once, without Preference-Applied: Retry-After
+    (with its spread), then backoff, exactly as without long polling."""
+    server = answering(
+        httpx.Response(202, headers={"Retry-After": "1"}),
+        httpx.Response(202),
+        httpx.Response(200, json=CANCELLED),
+    )
+    updates: list[PollUpdate] = []
+    async with mocked(server) as (api, sent):
+        outcome = await api.wait_appointment_cancellation(7, on_poll=updates.append)
+    assert outcome.id == 7
+    assert [u.polls for u in updates] == [1, 2]
+    assert 1.0 <= updates[0].next_delay <= 1.2
+    # The second pause is backoff: half to all of the second step (0.5 s).
+    assert 0.25 <= updates[1].next_delay <= 0.5
+    # Asked each time; the server did not apply it.
+    assert [r.headers["Prefer"] for r in polls_of(sent)] == ["wait=30"] * 3
+
+
+async def test_after_a_held_202_the_next_poll_is_at_once() -> None:
+    server = answering(
+        httpx.Response(202, headers={"Retry-After": "5", "Preference-Applied": "wait=30"}),
+        httpx.Response(200, json=CANCELLED),
+    )
+    updates: list[PollUpdate] = []
+    started = time.monotonic()
+    async with mocked(server) as (api, sent):
+        await api.wait_appointment_cancellation(7, on_poll=updates.append)
+    # The server has waited already: Retry-After (5 s) is not waited again.
+    assert time.monotonic() - started < 1
+    assert [(u.polls, u.next_delay) for u in updates] == [(1, MIN_POLL_DELAY)]
+    [first, _] = polls_of(sent)
+    # The client's own read timeout (httpx's default, 5 s) would cut a 30 s hold short.
+    timeouts = first.extensions["timeout"]
+    assert (timeouts["read"], timeouts["connect"]) == (30 + HELD_READ_MARGIN, 5.0)
+
+
+async def test_a_server_that_claims_to_hold_but_answers_at_once_is_not_hammered() -> None:
+    def server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(202, headers={"Preference-Applied": "wait=30"})
+
+    async with mocked(server) as (api, sent):
+        with pytest.raises(WaitTimeout) as raised:
+            await api.wait_appointment_cancellation(7, timeout=0.5)
+    # No faster than the floor (0.05 s): about 10 polls in 0.5 s, not thousands.
+    assert 2 <= raised.value.polls == len(polls_of(sent)) <= 0.5 / MIN_POLL_DELAY + 1
+
+
+async def test_with_long_polling_off_no_preference_is_sent() -> None:
+    server = answering(
+        httpx.Response(202, headers={"Retry-After": "0"}), httpx.Response(200, json=CANCELLED)
+    )
+    updates: list[PollUpdate] = []
+    async with mocked(server, poll=PLAIN) as (api, sent):
+        await api.wait_appointment_cancellation(7, on_poll=updates.append)
+    polls = polls_of(sent)
+    assert len(polls) == 2 and all("Prefer" not in request.headers for request in polls)
+    assert {request.extensions["timeout"]["read"] for request in polls} == {5.0}
+    assert [u.next_delay for u in updates] == [MIN_POLL_DELAY]  # Retry-After: 0, floored
+
+
+async def test_one_look_asks_no_wait() -> None:
+    def server(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(202, headers={"Retry-After": "2"})
+
+    async with mocked(server) as (api, sent):
+        look = await api.appointment_cancellation(7)
+        service_look = await api.service_cancellation(5)
+    assert look == InProgress(location=f"http://cg.test{REQUESTS}/7", retry_after=2.0)
+    assert service_look == InProgress(
+        location=f"http://cg.test{SERVICE_REQUESTS}/5", retry_after=2.0
+    )
+    polls = polls_of(sent)
+    assert len(polls) == 2 and all("Prefer" not in request.headers for request in polls)

@@ -217,15 +217,19 @@ async def test_cancel_and_wait(api_server: str, caller: Caller, tmp_path: Path) 
     slow_quiet = await caller.appointment("booked-slow")
     slow_json = await caller.appointment("booked-slow")
     slow_plain = await caller.appointment("booked-slow")
-    quick, progress, quiet, timed_out, timed_out_plain = run_all(
+    slow_held = await caller.appointment("booked-slow")
+    # --long-poll 0: the server answers each poll at once, so there are 202s to show.
+    plain = ["--long-poll", "0"]
+    quick, progress, quiet, timed_out, timed_out_plain, held = run_all(
         (env, ["appointments", "cancel", str(booked.id), "--wait"]),
-        (env, ["appointments", "cancel", str(slow.id), "--wait"]),
-        (env, ["--quiet", "appointments", "cancel", str(slow_quiet.id), "--wait"]),
+        (env, [*plain, "appointments", "cancel", str(slow.id), "--wait"]),
+        (env, [*plain, "--quiet", "appointments", "cancel", str(slow_quiet.id), "--wait"]),
         (
             env,
             ["--json", "appointments", "cancel", str(slow_json.id), "--wait", "--timeout", "0.3"],
         ),
         (env, ["appointments", "cancel", str(slow_plain.id), "--wait", "--timeout", "0.3"]),
+        (env, ["appointments", "cancel", str(slow_held.id), "--wait"]),
     )
     assert quick.code == 0, quick
     assert quick.out.splitlines()[0] == "AppointmentCancellation", quick
@@ -258,10 +262,18 @@ async def test_cancel_and_wait(api_server: str, caller: Caller, tmp_path: Path) 
     assert "error: still in progress after " in timed_out_plain.err
     assert REQUESTS in timed_out_plain.err
 
+    # Long polling (the default): one poll, held until the outcome, so no 202 to show.
+    assert held.code == 0, held
+    assert f"  appointment_id: {slow_held.id}" in held.out.splitlines()
+    assert held.err == "", held
+
     # The Location of the timeout is the one to wait on later.
     later = run(env, "--json", "appointments", "status", body["location"], "--wait")
     assert later.code == 0, later
     assert later.json()["appointmentId"] == slow_json.id
+
+    negative = run(env, "--long-poll", "-1", "appointments", "status", str(slow_json.id))
+    assert negative.code == 2 and "--long-poll" in negative.err, negative
 
 
 async def test_appointment_failures_and_their_exit_codes(
@@ -704,7 +716,9 @@ async def test_progress_on_a_terminal_is_one_line_cleared_before_anything_else(
 ) -> None:
     env = profile_env(tmp_path, api_server, caller)
     slow = await caller.appointment("booked-slow")
-    code, out, err = run_on_terminal(env, "appointments", "cancel", str(slow.id), "--wait")
+    # --long-poll 0: the server answers each poll at once, so there are 202s to show.
+    plain = ["--long-poll", "0"]
+    code, out, err = run_on_terminal(env, *plain, "appointments", "cancel", str(slow.id), "--wait")
     assert code == 0, (out, err)
     assert f"  appointment_id: {slow.id}" in out.splitlines()
     # One line, rewritten in place, then cleared before the outcome is printed.
@@ -714,7 +728,7 @@ async def test_progress_on_a_terminal_is_one_line_cleared_before_anything_else(
 
     timing_out = await caller.appointment("booked-slow")
     code, out, err = run_on_terminal(
-        env, "appointments", "cancel", str(timing_out.id), "--wait", "--timeout", "0.3"
+        env, *plain, "appointments", "cancel", str(timing_out.id), "--wait", "--timeout", "0.3"
     )
     assert code == 7, (out, err)
     assert "\r\033[K⠋ in progress: 1 poll(s), " in err, repr(err)

@@ -17,6 +17,7 @@ from cancelgate.client import (
     ConnectApiError,
     InProgress,
     OAuthError,
+    PollPolicy,
     PollUpdate,
     ServiceCancellation,
     TransportError,
@@ -36,6 +37,7 @@ class Seeded:
 
     booked: int
     booked_slow: int
+    booked_slow_held: int
     complete: int
     service: int
     installation: str
@@ -47,6 +49,7 @@ async def seeded(caller: Caller, channel: Channel) -> Seeded:
     return Seeded(
         booked=(await caller.appointment(scenarios.BOOKED)).id,
         booked_slow=(await caller.appointment(scenarios.BOOKED_SLOW)).id,
+        booked_slow_held=(await caller.appointment(scenarios.BOOKED_SLOW)).id,
         complete=(await caller.appointment(scenarios.COMPLETE)).id,
         service=(await caller.service(sc.ACTIVE)).id,
         installation=(await channel.appointment(csg.INSTALLATION)).appointment_id,
@@ -54,8 +57,10 @@ async def seeded(caller: Caller, channel: Channel) -> Seeded:
     )
 
 
-def connect(api_server: str, caller: Caller) -> Client:
-    return Client(api_server, client_id=caller.client_id, client_secret=caller.client_secret)
+def connect(api_server: str, caller: Caller, poll: PollPolicy | None = None) -> Client:
+    return Client(
+        api_server, client_id=caller.client_id, client_secret=caller.client_secret, poll=poll
+    )
 
 
 def test_sync_token_is_cached_until_refresh(api_server: str, caller: Caller) -> None:
@@ -83,10 +88,22 @@ def test_sync_cancel_appointment(api_server: str, caller: Caller, seeded: Seeded
         assert api.appointment_cancellation(outcome.id) == outcome
 
 
+def test_sync_slow_cancellation_is_one_held_poll(
+    api_server: str, caller: Caller, seeded: Seeded
+) -> None:
+    """Long polling (the default) holds the poll until the outcome: no 202, so no pause."""
+    updates: list[PollUpdate] = []
+    with connect(api_server, caller) as api:
+        outcome = api.cancel_appointment(seeded.booked_slow_held, wait=True, on_poll=updates.append)
+    assert outcome.appointment_id == seeded.booked_slow_held
+    assert updates == []
+
+
 def test_sync_slow_cancellation_look_poll_and_timeout(
     api_server: str, caller: Caller, seeded: Seeded
 ) -> None:
-    with connect(api_server, caller) as api:
+    # Long polling off: the 202s and their pauses are what this checks.
+    with connect(api_server, caller, PollPolicy(long_poll=0)) as api:
         accepted = api.cancel_appointment(seeded.booked_slow)
         assert isinstance(accepted, Accepted) and accepted.status == 201
         look = api.appointment_cancellation(accepted.location)

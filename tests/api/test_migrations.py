@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import create_engine
 
-from cancelgate.db.migrate import alembic_config, is_current
 from cancelgate.db.urls import sqlalchemy_url
+from cancelgate.migrate import alembic_config, is_current
 
 
 def test_models_and_migrations_agree(database_url: str) -> None:

@@ -12,8 +12,8 @@ import httpx
 import psycopg
 import pytest
 
-from cancelgate.db.migrate import head_revision
 from cancelgate.db.urls import libpq_url
+from cancelgate.migrate import head_revision
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.nbn import scenarios
 from tests.e2e.seeding import seed, seed_channel, seed_ux

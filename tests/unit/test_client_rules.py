@@ -36,11 +36,17 @@ from cancelgate.client import (
     verify_webhook,
 )
 from cancelgate.client.polling import (
+    HELD_READ_MARGIN,
+    MIN_POLL_DELAY,
     PollPolicy,
+    held_read_timeout,
+    long_poll_seconds,
     next_delay,
     parse_retry_after,
+    poll_pause,
     refresh_margin,
     resolve_location,
+    wait_applied,
 )
 from cancelgate.client.tokens import (
     ASSERTION_TYPE,
@@ -148,6 +154,89 @@ def test_a_seeded_random_gives_the_same_delays() -> None:
     first = [next_delay(n, None, POLICY, random.Random(42)) for n in range(8)]
     again = [next_delay(n, None, POLICY, random.Random(42)) for n in range(8)]
     assert first == again
+
+
+# --- long polling (Prefer: wait) -------------------------------------------------------
+
+
+def test_long_polling_is_on_by_default_for_30_seconds() -> None:
+    assert POLICY.long_poll == 30
+    assert long_poll_seconds(POLICY, 120.0) == 30
+
+
+@pytest.mark.parametrize(
+    ("long_poll", "remaining", "seconds"),
+    [
+        (30, 30.0, 30),
+        (30, 29.99, 29),  # whole seconds, rounded down: never past the wait's timeout
+        (30, 7.5, 7),
+        (10, 7.5, 7),
+        (5, 7.5, 5),  # the policy's seconds when the time left is longer
+        (30, 1.0, 1),
+        (30, 0.3, 1),  # at least 1: `wait=0` would not hold, and the loop would spin
+        (30, 0.0, 1),
+        (30, -2.0, 1),
+        (30, float("inf"), 30),
+    ],
+)
+def test_the_wait_asked_is_the_policy_at_most_the_time_left(
+    long_poll: int, remaining: float, seconds: int
+) -> None:
+    assert long_poll_seconds(PollPolicy(long_poll=long_poll), remaining) == seconds
+
+
+@pytest.mark.parametrize("long_poll", [0, -1])
+def test_long_polling_off_asks_no_wait(long_poll: int) -> None:
+    assert long_poll_seconds(PollPolicy(long_poll=long_poll), 120.0) is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "default", "read"),
+    [
+        (30, 30.0, 30 + HELD_READ_MARGIN),  # the client's default would cut a full hold short
+        (1, 0.5, 1 + HELD_READ_MARGIN),  # whatever the client's default
+        (5, 60.0, 60.0),  # a longer default is kept
+        (30, None, None),  # no limit stays no limit
+    ],
+)
+def test_a_held_poll_reads_for_longer_than_its_hold(
+    seconds: int, default: float | None, read: float | None
+) -> None:
+    assert held_read_timeout(seconds, default) == read
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["wait=30"], ["Wait=1"], ["return=minimal, wait=5"], ["return=minimal", "wait=5"], [" wait"]],
+)
+def test_preference_applied_naming_wait_means_held(values: list[str]) -> None:
+    assert wait_applied(values)
+
+
+@pytest.mark.parametrize("values", [[], [""], ["return=minimal"], ["waiting=30"], ["x=wait"]])
+def test_preference_applied_without_wait_is_not_held(values: list[str]) -> None:
+    assert not wait_applied(values)
+
+
+@pytest.mark.parametrize("retry_after", [None, 0.0, 1.0, 5.0])
+def test_after_a_held_202_the_next_poll_is_at_once_but_for_the_floor(
+    retry_after: float | None,
+) -> None:
+    pauses = {poll_pause(3, retry_after, True, POLICY, random.Random(seed)) for seed in SEEDS}
+    # Retry-After and backoff are ignored: the server has already waited.
+    assert pauses == {MIN_POLL_DELAY}
+
+
+def test_after_a_202_not_held_the_pause_is_next_delay() -> None:
+    for polls in range(8):
+        for retry_after in (None, 1.0, 5.0):
+            pause = poll_pause(polls, retry_after, False, POLICY, random.Random(polls))
+            assert pause == next_delay(polls, retry_after, POLICY, random.Random(polls))
+    assert 1.0 <= poll_pause(0, 1.0, False, POLICY, random.Random(3)) <= 1.2
+
+
+def test_after_a_202_not_held_the_pause_keeps_the_floor() -> None:
+    assert poll_pause(0, 0.0, False, POLICY, random.Random(1)) == MIN_POLL_DELAY
 
 
 # --- resolve_location -------------------------------------------------------------------

@@ -40,10 +40,14 @@ from cancelgate.client.models import (
 )
 from cancelgate.client.polling import (
     PollPolicy,
+    held_read_timeout,
+    long_poll_seconds,
     next_delay,
     parse_retry_after,
+    poll_pause,
     refresh_margin,
     resolve_location,
+    wait_applied,
 )
 from cancelgate.client.tokens import Credentials, load_private_key, token_form
 from cancelgate.client.ux import cancel_body
@@ -69,8 +73,6 @@ SERVICE_CANCELLATION_LATEST = 7
 RETRIED_STATUSES = frozenset({409, 429, 503, 504})
 # A server asking for a longer pause than this is answered with its error, not a hidden wait.
 MAX_RETRY_WAIT = 10.0
-# Never poll faster than this, even when told `Retry-After: 0`.
-MIN_POLL_DELAY = 0.05
 
 
 @dataclass(frozen=True)
@@ -577,11 +579,39 @@ class AsyncClient:
     async def _look(
         self, location: str, version: int | None, parse: Callable[[dict[str, Any]], T]
     ) -> T | InProgress:
-        response = await self._connect("GET", location, version)
+        """One look, answered at once: the outcome, or `InProgress` for a 202; errors raised."""
+        outcome, _ = await self._poll(location, version, parse, None)
+        return outcome
+
+    async def _poll(
+        self,
+        location: str,
+        version: int | None,
+        parse: Callable[[dict[str, Any]], T],
+        hold: int | None,
+    ) -> tuple[T | InProgress, bool]:
+        """One GET of an outcome, with `Prefer: wait=hold` if given; and whether it was held."""
+        headers: dict[str, str] = {}
+        timeout: httpx.Timeout | None = None
+        if hold is not None:
+            headers["Prefer"] = f"wait={hold}"
+            timeout = self._held_timeout(hold)
+        response = await self._connect("GET", location, version, headers=headers, timeout=timeout)
+        held = wait_applied(response.headers.get_list("Preference-Applied"))
         if response.status_code == 202:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), _now())
-            return InProgress(location=location, retry_after=retry_after)
-        return parse(_expect(response, 200))
+            return InProgress(location=location, retry_after=retry_after), held
+        return parse(_expect(response, 200)), held
+
+    def _held_timeout(self, seconds: int) -> httpx.Timeout:
+        """The client's timeouts, with a read timeout that outlasts a hold of `seconds`."""
+        default = self._http.timeout
+        return httpx.Timeout(
+            connect=default.connect,
+            read=held_read_timeout(seconds, default.read),
+            write=default.write,
+            pool=default.pool,
+        )
 
     async def _wait(
         self,
@@ -591,20 +621,22 @@ class AsyncClient:
         timeout: float | None,
         on_poll: OnPoll | None,
     ) -> T:
-        """Look until final: Retry-After honoured, jittered backoff, bounded by the timeout."""
+        """Look until final, each look held by the server (`Prefer: wait`) when it will, else
+        Retry-After honoured or jittered backoff; bounded by the timeout."""
         started = time.monotonic()
         deadline = started + (self.poll.timeout if timeout is None else timeout)
         polls = 0
         while True:
-            outcome = await self._look(location, version, parse)
+            hold = long_poll_seconds(self.poll, deadline - time.monotonic())
+            outcome, held = await self._poll(location, version, parse, hold)
             polls += 1
             if not isinstance(outcome, InProgress):
                 return outcome
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WaitTimeout(location, time.monotonic() - started, polls)
-            delay = next_delay(polls - 1, outcome.retry_after, self.poll, self._rng)
-            delay = min(max(delay, MIN_POLL_DELAY), remaining)
+            pause = poll_pause(polls - 1, outcome.retry_after, held, self.poll, self._rng)
+            delay = min(pause, remaining)
             if on_poll is not None:
                 on_poll(PollUpdate(location, polls, time.monotonic() - started, delay))
             await asyncio.sleep(delay)
@@ -629,18 +661,22 @@ class AsyncClient:
         *,
         body: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         """A Connect call with the bearer token; one retry with a fresh token after a 401."""
-        headers = {"X-API-VERSION": str(version or self.api_version)}
+        sent = {**(headers or {}), "X-API-VERSION": str(version or self.api_version)}
         if method == "POST":
             # Every Connect POST is a command: its key makes the retries of `_send` safe.
             idempotency_key = idempotency_key or _new_key()
         if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
+            sent["Idempotency-Key"] = idempotency_key
         for fresh in (False, True):
             token = await self.token(refresh=fresh)
-            headers["Authorization"] = f"Bearer {token.access_token}"
-            response = await self._send(method, self._url(path), headers=headers, json=body)
+            sent["Authorization"] = f"Bearer {token.access_token}"
+            response = await self._send(
+                method, self._url(path), headers=sent, json=body, timeout=timeout
+            )
             if response.status_code != 401:
                 break
         return response
@@ -654,6 +690,7 @@ class AsyncClient:
         json: Any = None,
         form: Callable[[], dict[str, str]] | None = None,
         auth: httpx.Auth | None = None,
+        timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         """One request, retried on transport failures and 409/429/503/504 (same key)."""
         attempt = 0
@@ -667,6 +704,7 @@ class AsyncClient:
                     json=json,
                     data=form() if form else None,
                     auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
                 )
             except httpx.TransportError as exc:
                 if attempt >= self.retries:

@@ -72,14 +72,16 @@ class Options:
     profile: Profile
     json: bool
     quiet: bool
+    long_poll: int
 
 
 Wait = Annotated[bool, typer.Option("--wait", help="Poll the Location until the outcome is final.")]
 Timeout = Annotated[float, typer.Option("--timeout", help="Give up waiting after this many s.")]
 Version = Annotated[int | None, typer.Option("--api-version", help="X-API-VERSION for this call.")]
 Day = Annotated[str, typer.Option("--date", help="Cancellation date, YYYY-MM-DD.")]
-# --timeout defaults to the client's own wait timeout.
+# --timeout and --long-poll default to the client's own.
 DEFAULT_TIMEOUT = PollPolicy().timeout
+DEFAULT_LONG_POLL = PollPolicy().long_poll
 
 
 @app.callback()
@@ -95,6 +97,12 @@ def main(
         bool, typer.Option("--json", help="JSON on stdout, for scripts.")
     ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress while waiting.")] = False,
+    long_poll: Annotated[
+        int,
+        typer.Option(
+            min=0, help="--wait: let the server hold each poll this many s (Prefer); 0: off."
+        ),
+    ] = DEFAULT_LONG_POLL,
 ) -> None:
     """Choose the server and credentials for the command that follows."""
     try:
@@ -103,7 +111,7 @@ def main(
         _fail(Exit.USAGE, str(exc), {"usage": str(exc)}, json_output)
     if url:
         chosen = dataclasses.replace(chosen, base_url=url)
-    ctx.obj = Options(profile=chosen, json=json_output, quiet=quiet)
+    ctx.obj = Options(profile=chosen, json=json_output, quiet=quiet, long_poll=long_poll)
 
 
 @app.command()
@@ -380,6 +388,7 @@ def _client(ctx: typer.Context) -> Iterator[tuple[Client, Options]]:
             api_version=profile.api_version,
             ux_client_id=profile.ux_client_id,
             ux_client_secret=profile.ux_client_secret,
+            poll=PollPolicy(long_poll=options.long_poll),
         )
     except (OSError, ValueError) as exc:
         _fail(Exit.USAGE, f"bad credentials in the profile: {exc}", None, options.json)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from fastapi import Header
 from starlette.requests import Request
@@ -14,6 +15,15 @@ HEADER = "X-API-VERSION"
 DEPRECATED_VERSIONS = frozenset({1, 2})
 # The security/headers middleware reads this scope key to add Deprecation and Link.
 DEPRECATED_SCOPE_KEY = "cancelgate.deprecated_version"
+
+
+def deprecation_headers(deprecated_since: str, link: str) -> list[tuple[bytes, bytes]]:
+    """RFC 9745 `Deprecation` (as @epoch-seconds) and its `Link rel="deprecation"`."""
+    epoch = int(datetime.fromisoformat(deprecated_since.replace("Z", "+00:00")).timestamp())
+    return [
+        (b"deprecation", f"@{epoch}".encode()),
+        (b"link", f'<{link}>; rel="deprecation"; type="text/html"'.encode()),
+    ]
 
 
 def _supported_text(versions: Collection[int]) -> str:

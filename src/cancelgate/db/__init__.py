@@ -1,1 +1,2 @@
-"""Database: engine, embedded server, models base, migrations."""
+"""Database: connections and the unit of work, the listener, the embedded server, the models' base
+(and an ORM engine for seeding tools)."""

@@ -75,6 +75,8 @@ class UnitOfWork:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
         self._connection: AsyncConnection | None = None
+        # BEGIN is sent with the transaction's first statement, in one round trip.
+        self._begin_pending = False
 
     @property
     def in_transaction(self) -> bool:
@@ -83,25 +85,17 @@ class UnitOfWork:
 
     async def begin(self) -> None:
         """Start the unit's transaction: every statement from here on commits or rolls back with
-        the unit. Idempotent."""
-        if self._connection is not None:
-            return
-        connection = await self._pool.getconn()
-        try:
-            await connection.execute(b"BEGIN")
-        except psycopg.OperationalError:
-            # Nothing has happened on it yet: drop it and begin on a checked connection.
-            await connection.close()
-            await self._pool.putconn(connection)
-            await self._pool.check()
-            connection = await self._pool.getconn()
-            await connection.execute(b"BEGIN")
-        self._connection = connection
+        the unit. Idempotent; costs no round trip of its own."""
+        if self._connection is None:
+            self._connection = await self._pool.getconn()
+            self._begin_pending = True
 
     async def connection(self) -> AsyncConnection:
         """The connection in its transaction, for libraries that execute on it themselves
         (deferring a job); begins the transaction if needed."""
         await self.begin()
+        if self._begin_pending:
+            await self._first_in_transaction(None, None)
         assert self._connection is not None
         return self._connection
 
@@ -121,8 +115,8 @@ class UnitOfWork:
 
     async def execute(self, query: Query, params: Params | None = None) -> int:
         """Write in the unit's transaction (begun if needed); how many rows changed."""
-        connection = await self.connection()
-        cursor = await connection.execute(query.sql, query.bind(params), prepare=True)
+        await self.begin()
+        cursor = await self._in_transaction(query, params)
         return cursor.rowcount
 
     async def returning(self, query: Query, params: Params | None = None) -> list[Row]:
@@ -139,9 +133,37 @@ class UnitOfWork:
         async with self._pool.connection() as connection:
             return await _fetch(connection, query, params, everything=True)
 
+    async def _in_transaction(
+        self, query: Query, params: Params | None
+    ) -> psycopg.AsyncCursor[Row]:
+        assert self._connection is not None
+        if self._begin_pending:
+            cursor = await self._first_in_transaction(query, params)
+            assert cursor is not None
+            return cursor
+        return await self._connection.execute(query.sql, query.bind(params), prepare=True)
+
+    async def _first_in_transaction(
+        self, query: Query | None, params: Params | None
+    ) -> psycopg.AsyncCursor[Row] | None:
+        """BEGIN and the transaction's first statement, pipelined: one round trip. A connection
+        found dropped is replaced once: nothing has happened on it yet."""
+        self._begin_pending = False  # sent now: from here on the unit ends it
+        try:
+            cursor = await _begin_with(self._connection, query, params)
+        except psycopg.OperationalError:
+            broken, self._connection = self._connection, None
+            assert broken is not None
+            await broken.close()
+            await self._pool.putconn(broken)
+            await self._pool.check()
+            self._connection = await self._pool.getconn()
+            cursor = await _begin_with(self._connection, query, params)
+        return cursor
+
     async def _run(self, query: Query, params: Params | None, *, everything: bool) -> list[Row]:
         if self._connection is not None:
-            return await _fetch(self._connection, query, params, everything)
+            return await _rows(await self._in_transaction(query, params), everything)
         try:
             async with self._pool.connection() as connection:
                 return await _fetch(connection, query, params, everything)
@@ -155,10 +177,11 @@ class UnitOfWork:
     async def end(self, *, commit: bool) -> None:
         """Commit (or roll back) the transaction, if one was begun, and give back its connection."""
         connection, self._connection = self._connection, None
+        begun, self._begin_pending = not self._begin_pending, False
         if connection is None:
             return
         try:
-            if not connection.closed:
+            if begun and not connection.closed:
                 await connection.execute(b"COMMIT" if commit else b"ROLLBACK")
         finally:
             await self._pool.putconn(connection)
@@ -168,12 +191,30 @@ async def _fetch(
     connection: AsyncConnection, query: Query, params: Params | None, everything: bool
 ) -> list[Row]:
     cursor = await connection.execute(query.sql, query.bind(params), prepare=True)
+    return await _rows(cursor, everything)
+
+
+async def _rows(cursor: psycopg.AsyncCursor[Row], everything: bool) -> list[Row]:
     if cursor.description is None:
         return []
     if everything:
         return await cursor.fetchall()
     row = await cursor.fetchone()
     return [] if row is None else [row]
+
+
+async def _begin_with(
+    connection: AsyncConnection | None, query: Query | None, params: Params | None
+) -> psycopg.AsyncCursor[Row] | None:
+    """BEGIN, then the statement if any, in one pipeline (one round trip)."""
+    assert connection is not None
+    if query is None:
+        await connection.execute(b"BEGIN")
+        return None
+    async with connection.pipeline():
+        await connection.execute(b"BEGIN")
+        cursor = await connection.execute(query.sql, query.bind(params), prepare=True)
+    return cursor
 
 
 async def _autocommit(connection: AsyncConnection) -> None:

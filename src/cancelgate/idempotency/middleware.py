@@ -18,9 +18,8 @@ from cancelgate.auth.principal import (
 from cancelgate.auth.tokens import InvalidToken
 from cancelgate.connect.errors import BUSINESS_RULE, CLIENT_VALIDATION, ConnectError
 from cancelgate.connect.idempotency_key import HEADER
-from cancelgate.connect.middleware import deprecation_headers
 from cancelgate.connect.openapi import CONNECT_PREFIX
-from cancelgate.connect.versions import DEPRECATED_SCOPE_KEY
+from cancelgate.connect.versions import DEPRECATED_SCOPE_KEY, deprecation_headers
 from cancelgate.db.database import Database
 from cancelgate.idempotency import repository
 from cancelgate.idempotency.keys import (

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection handed over by cancelgate.db.migrate."""
+"""Alembic environment: runs on the connection handed over by cancelgate.migrate."""
 
 from __future__ import annotations
 

@@ -71,7 +71,7 @@ def _connect_error(request: Request, exc: Exception) -> ConnectError:
     return ConnectError(400, CLIENT_VALIDATION, "bad.request", message)
 
 
-def install_connect_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI) -> None:
     """Map domain and framework errors to error responses: UX envelope on UX paths, else Connect."""
 
     async def handle(request: Request, exc: Exception) -> Response:

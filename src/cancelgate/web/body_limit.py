@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cancelgate.error_formats import too_large_for
+from cancelgate.web.error_formats import too_large_for
 
 # How much of an oversized body is read and dropped so that its sender sees the 413.
 DRAIN_BYTES = 4 * 1024 * 1024

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
 
 import structlog
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cancelgate.connect.versions import DEPRECATED_SCOPE_KEY
-from cancelgate.error_formats import internal_error_for
+from cancelgate.connect.versions import DEPRECATED_SCOPE_KEY, deprecation_headers
+from cancelgate.web.error_formats import internal_error_for
 
 log = structlog.get_logger(__name__)
 
@@ -39,15 +38,6 @@ def request_id_of(scope: Scope) -> str:
         if VALID_REQUEST_ID.fullmatch(value):
             return value
     return uuid.uuid4().hex
-
-
-def deprecation_headers(deprecated_since: str, link: str) -> list[tuple[bytes, bytes]]:
-    """RFC 9745 `Deprecation` (as @epoch-seconds) and its `Link rel="deprecation"`."""
-    epoch = int(datetime.fromisoformat(deprecated_since.replace("Z", "+00:00")).timestamp())
-    return [
-        (b"deprecation", f"@{epoch}".encode()),
-        (b"link", f'<{link}>; rel="deprecation"; type="text/html"'.encode()),
-    ]
 
 
 class SecurityHeadersMiddleware:
