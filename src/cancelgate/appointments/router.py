@@ -6,12 +6,12 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
 from cancelgate.appointments import service
-from cancelgate.appointments.payloads import cancellation_resource
 from cancelgate.appointments.repository import Outcome
 from cancelgate.appointments.schemas import (
     COMMAND_OBJECT,
     AppointmentCancellationBody,
     AppointmentCancellationCommand,
+    appointment_cancellation_body,
 )
 from cancelgate.auth.principal import Caller
 from cancelgate.connect.body import read_command
@@ -104,7 +104,7 @@ async def get_outcome(
         failed = rule_violation([failed_in_processing(outcome.failure_message or "")])
         failed.headers.update(applied)
         raise failed
-    return JSONResponse(cancellation_resource(outcome), headers=applied)
+    return JSONResponse(appointment_cancellation_body(outcome).model_dump(), headers=applied)
 
 
 def in_progress(outcome: Outcome) -> bool:

@@ -11,8 +11,8 @@ import structlog
 from psycopg.errors import UniqueViolation
 
 from cancelgate.appointments import repository
-from cancelgate.appointments.payloads import appointment_cancelled_payload
 from cancelgate.appointments.repository import AppointmentRow, Outcome
+from cancelgate.appointments.schemas import appointment_cancelled_body
 from cancelgate.auth.identity import Principal
 from cancelgate.db.database import UnitOfWork
 from cancelgate.domain.appointments import (
@@ -155,9 +155,9 @@ async def _finish(uow: UnitOfWork, cancellation_id: int, outcome: CancelOutcome)
             status=AppointmentStatus.CANCELLED.value,
             cancelled_on=outcome.cancelled_at,
         )
-        cancelled = appointment_cancelled_payload(
+        cancelled = appointment_cancelled_body(
             appointment, status=AppointmentStatus.CANCELLED.value, cancelled_on=outcome.cancelled_at
-        )
+        ).model_dump()
         await record_event(
             uow,
             tenant_id=appointment.tenant_id,
