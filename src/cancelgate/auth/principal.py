@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
+from starlette.types import Scope
 
 from cancelgate.auth.identity import Principal
 from cancelgate.auth.principal_cache import PrincipalCache
@@ -66,7 +67,24 @@ def authenticator_of(request: Request) -> Authenticator:
 def issuer_of(request: Request) -> str:
     """The issuer identifier: the configured public URL, else the URL the caller used."""
     configured = authenticator_of(request).settings.public_base_url
-    return (configured or str(request.base_url)).rstrip("/")
+    return (configured or reached_origin(request.scope)).rstrip("/")
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def reached_origin(scope: Scope) -> str:
+    """The origin and root path the caller reached, as Starlette's `base_url` spells it, without
+    building a URL object on every request (profiled: a tenth of the principal's cost)."""
+    scheme = scope.get("scheme", "http")
+    host = next(
+        (value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), ""
+    )
+    if not host:
+        server_host, port = scope["server"]
+        default = DEFAULT_PORTS.get(scheme)
+        host = server_host if port == default else f"{server_host}:{port}"
+    return f"{scheme}://{host}{scope.get('root_path', '')}"
 
 
 def bearer_token(request: Request) -> str | None:
