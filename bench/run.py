@@ -82,7 +82,12 @@ KEEPALIVE_SECONDS = 2.0
 CLOSED_BEFORE_ANSWER = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 QUEUED = 10_000
 # What every server and worker of the suite runs with, beside its database and data dir.
-SERVER_ENV = {"CANCELGATE_LOG_LEVEL": "WARNING", "CANCELGATE_SANDBOX": "false"}
+# Rate limits off: the load generator is one client far past any quota (README, Operating).
+SERVER_ENV = {
+    "CANCELGATE_LOG_LEVEL": "WARNING",
+    "CANCELGATE_SANDBOX": "false",
+    "CANCELGATE_RATE_LIMITS": "false",
+}
 UX_BODY = {
     "status": "cancelled",
     "relatedEntity": [
@@ -98,7 +103,12 @@ GET_MEASURES = (
     "get_appointment_request_in_progress",
     "get_service_cancellation",
 )
-RATIO_MEASURES = (*GET_MEASURES, "post_appointment_cancellation", "patch_ux_cancel")
+# The finished GET again, on a server of its own with CANCELGATE_METRICS=false: what the metrics
+# cost the hot path (its `metrics_cost`: 1 - req/s with them / req/s without).
+NO_METRICS_MEASURE = "get_appointment_request_no_metrics"
+RATIO_MEASURES = (
+    *GET_MEASURES, NO_METRICS_MEASURE, "post_appointment_cancellation", "patch_ux_cancel",
+)  # fmt: skip
 SERVER_MEASURES = (*RATIO_MEASURES, "growth", "memory")
 E2E_MEASURES = ("end_to_end_light", "end_to_end", "end_to_end_long_poll")
 MEASURES = ("ceiling", "floor", *SERVER_MEASURES, *E2E_MEASURES, "worker_throughput")
@@ -595,6 +605,7 @@ TARGETS = [
         for name in GET_MEASURES
         for target in ((name, "floor_ratio", ">=", 0.8), (name, "p99_ms_8", "<", 20))
     ),
+    (NO_METRICS_MEASURE, "metrics_cost", "<", 0.05),
     ("post_appointment_cancellation", "floor_ratio", ">=", 0.3),
     ("patch_ux_cancel", "floor_ratio", ">=", 0.3),
     ("worker_throughput", "completions_per_s", ">=", 1000),
@@ -868,6 +879,12 @@ async def server_measures(
         }
         results.take("get_appointment_request", lambda: status_get(base, get_env, references))
         results.take(
+            NO_METRICS_MEASURE,
+            lambda: without_metrics(
+                env, logs, get_env, references, results.figures.get("get_appointment_request")
+            ),
+        )
+        results.take(
             "get_appointment_request_in_progress",
             lambda: in_progress_get(base, auth, fixtures.slow_appointment_id, references),
         )
@@ -908,6 +925,33 @@ async def server_measures(
         results.take("memory", lambda: {"peak_rss_mb": round(peak_rss_mb(server.proc.pid), 1)})
     finally:
         server.stop(timeout=STOP_SECONDS)
+
+
+def without_metrics(
+    env: dict[str, str],
+    logs: Path,
+    get_env: dict[str, str],
+    references: References,
+    with_metrics: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The finished GET's runs on a `serve --no-worker` of its own (same CPU, same database,
+    the same token) with CANCELGATE_METRICS=false, and `metrics_cost`: 1 - the req/s of the
+    measure just taken with metrics / the req/s without (None if that one failed)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    quiet = {**env, "CANCELGATE_METRICS": "false"}
+    server = pinned(SERVER_CPU, serve_args(port), quiet, logs / "serve-no-metrics.log")
+    try:
+        wait_for_http(base + "/readyz", timeout=60, proc=server.proc)
+        if status_of(base, "/metrics", {}) != 404:
+            raise RuntimeError("CANCELGATE_METRICS=false left /metrics on")
+        figures = status_get(base, get_env, references)
+    finally:
+        server.stop(timeout=STOP_SECONDS)
+    rps = (with_metrics or {}).get("rps")
+    figures["rps_with_metrics"] = rps
+    figures["metrics_cost"] = round(1 - rps / figures["rps"], 3) if rps else None
+    return figures
 
 
 def fresh(load: Load, fixtures: int, references: References) -> dict[str, Any]:

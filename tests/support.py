@@ -79,9 +79,10 @@ MALFORMED = (
 # wait helpers (wait_for_http, poll_outcome and poll_until below; poll and apoll_until in
 # tests/api/checks.py; Calls.outcome in tests/api/test_openapi_conformance.py); the webhook
 # receiver's `delay`, which plays a slow endpoint (tests/receiver.py, used by
-# tests/e2e/test_webhook_processes.py); and a 0.1 s pause in tests/api/test_read_pool.py that
+# tests/e2e/test_webhook_processes.py); a 0.1 s pause in tests/api/test_read_pool.py that
 # lets a long read (a `pg_sleep`) take the pool's only connection before the next read is made
-# to time out.
+# to time out; and, in tests/api/test_rate_limits.py, the Retry-After of a rate limit waited
+# out where that wait is what is tested.
 FAST_ENV = {
     "CANCELGATE_SIM_SLOW_SECONDS": "1.5",
     "CANCELGATE_WORKER_HEARTBEAT_SECONDS": "1",
@@ -90,6 +91,16 @@ FAST_ENV = {
     "CANCELGATE_STALLED_AFTER_SECONDS": "3",
     "CANCELGATE_JOB_RETRY_BASE_SECONDS": "0.5",
     "CANCELGATE_LOG_LEVEL": "WARNING",
+    # Quotas no test reaches by accident (races send 50 POSTs, long polls hold 300 GETs, at
+    # once, for one client); tests of the limits set their own.
+    **{
+        f"CANCELGATE_RATE_LIMIT_{family}_{knob}": "100000"
+        for family in ("STATUS", "COMMANDS", "UX")
+        for knob in ("PER_SECOND", "BURST")
+    },
+    "CANCELGATE_RATE_LIMIT_TOKENS_PER_MINUTE": "100000",
+    "CANCELGATE_RATE_LIMIT_TOKENS_BURST": "100000",
+    "CANCELGATE_RATE_LIMIT_TOKEN_FAILURES": "100000",
 }
 
 
@@ -161,6 +172,8 @@ def clean_env(tmp_path: Path, home_name: str = "xdg") -> dict[str, str]:
     home = tmp_path / home_name
     home.mkdir(exist_ok=True)
     env["XDG_CONFIG_HOME"] = str(home)
+    # The command line keeps its tokens under the cache home: one of the test's own too.
+    env["XDG_CACHE_HOME"] = str(home / "cache")
     return env
 
 

@@ -21,7 +21,17 @@ from cancelgate.db.embedded import release_embedded
 from cancelgate.db.listener import Listener
 from cancelgate.health import router as health_router
 from cancelgate.idempotency.middleware import IdempotencyMiddleware
+from cancelgate.metrics_app import (
+    METRICS_PATH,
+    HttpMetricsMiddleware,
+    metrics_endpoint,
+)
+from cancelgate.observability.tracing import configure_from_environment, instrument_app
+from cancelgate.rate_limits import RateLimiter
 from cancelgate.runtime import open_runtime
+from cancelgate.sandbox.clock_router import router as clock_router
+from cancelgate.sandbox.fixtures_router import router as fixtures_router
+from cancelgate.sandbox.ux_fixtures_router import router as ux_fixtures_router
 from cancelgate.services.router import router as services_router
 from cancelgate.services.sandbox_router import router as sandbox_router
 from cancelgate.settings import Settings, get_settings
@@ -30,6 +40,7 @@ from cancelgate.ux.router import router as ux_router
 from cancelgate.web.body_limit import BodyLimitMiddleware
 from cancelgate.web.handlers import install_error_handlers
 from cancelgate.web.security import SecurityHeadersMiddleware
+from cancelgate.webhooks.feed_router import router as webhook_events_router
 from cancelgate.webhooks.router import router as webhooks_router
 from cancelgate.worker import run_worker, stop_worker
 
@@ -54,6 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
     """The API; with settings.in_process_worker it also processes jobs in this process."""
     # Every process that serves requests defers jobs: it must know every task.
     load_tasks()
+    # Traces, if the OTEL_* variables ask for them (once per process).
+    configure_from_environment()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings=settings,
             cache=PrincipalCache(settings.principal_cache_seconds),
         )
+        app.state.rate_limiter = RateLimiter(settings)
         listener = Listener(runtime.database_url, max_waiting=settings.long_poll_max_waiting)
         await listener.start()
         app.state.listener = listener
@@ -106,15 +120,26 @@ def create_app(settings: Settings) -> FastAPI:
     )
     # Outermost, so that even a crash's 500 echoes the caller's X-Correlation-ID.
     app.add_middleware(CorrelationIdMiddleware)
+    if settings.metrics:
+        # Around the others: every request timed until its response is sent.
+        app.add_middleware(HttpMetricsMiddleware)
+    # Around all of them while tracing is on: a server span per request.
+    instrument_app(app)
     install_error_handlers(app)
     app.include_router(auth_router)
     app.include_router(appointments_router)
     app.include_router(services_router)
     app.include_router(ux_router)
     app.include_router(webhooks_router)
-    if settings.sandbox:
-        app.include_router(sandbox_router)
+    app.include_router(webhook_events_router)
+    # Mounted always, answered only where the installation's sandbox is on (404 otherwise).
+    app.include_router(sandbox_router)
+    app.include_router(fixtures_router)
+    app.include_router(ux_fixtures_router)
+    app.include_router(clock_router)
     app.include_router(health_router)
+    if settings.metrics:
+        app.add_route(METRICS_PATH, metrics_endpoint, methods=["GET"], include_in_schema=False)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

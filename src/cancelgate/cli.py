@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -95,17 +96,34 @@ def serve(
             # Each worker process builds the app from the environment: hand it our overrides
             # (one embedded server, started here, serves them all).
             os.environ.update(_environment(overrides))
-            uvicorn.run(
-                "cancelgate.app:app_from_environment",
-                factory=True,
-                workers=workers,
-                host=host,
-                port=port,
-                log_config=None,
-                timeout_graceful_shutdown=30,
-            )
+            with _metrics_shared(settings.metrics):
+                uvicorn.run(
+                    "cancelgate.app:app_from_environment",
+                    factory=True,
+                    workers=workers,
+                    host=host,
+                    port=port,
+                    log_config=None,
+                    timeout_graceful_shutdown=30,
+                )
     finally:
         release_embedded()
+
+
+@contextlib.contextmanager
+def _metrics_shared(on: bool) -> Iterator[None]:
+    """While metrics are on, the API processes of `serve --workers N` share theirs through a
+    clean directory of this run (prometheus-client's multiprocess mode, which each process
+    enters as it starts, seeing PROMETHEUS_MULTIPROC_DIR): any one of them answers a scrape for
+    all."""
+    if not on:
+        yield
+        return
+    from cancelgate.observability.metrics import MULTIPROC_ENV, multiprocess_directory
+
+    with multiprocess_directory() as directory:
+        os.environ[MULTIPROC_ENV] = str(directory)
+        yield
 
 
 def _environment(overrides: dict[str, object]) -> dict[str, str]:
@@ -127,31 +145,72 @@ async def _seed_demo(settings: Settings, base_url: str) -> None:
 
     # Fixtures defer jobs (a service's scheduled submission): their tasks must be known.
     load_tasks()
+    # For every process of the installation, the separate workers included.
+    await _set_sandbox(_database_url(settings), True)
     demo = await seed_demo(settings, _database_url(settings), base_url)
     typer.echo(demo_banner(demo, str(settings.data_dir / "demo.json")))
+
+
+async def _set_sandbox(url: str, on: bool) -> None:
+    from cancelgate.db.database import Database
+    from cancelgate.installation import set_sandbox
+
+    database = Database(url, size=1, name="cancelgate-cli")
+    await database.open()
+    try:
+        await set_sandbox(database, on)
+    finally:
+        await database.close()
+
+
+@app.command()
+def sandbox(
+    state: Annotated[str, typer.Argument(help="on or off")],
+    data_dir: DataDir = None,
+) -> None:
+    """Turn the installation's sandbox on or off (processes started afterwards follow)."""
+    if state not in ("on", "off"):
+        raise typer.BadParameter("say on or off")
+    settings = _settings(data_dir)
+    asyncio.run(_set_sandbox(_database_url(settings), state == "on"))
+    typer.echo(f"sandbox {state}: restart the installation's processes to apply it")
 
 
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Jobs processed at once.")] = 10,
     data_dir: DataDir = None,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve GET /metrics on this port.")
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Interface for --metrics-port.")
+    ] = "127.0.0.1",
 ) -> None:
     """Process jobs until SIGTERM/SIGINT (finishing the ones in hand)."""
     from cancelgate.app import load_tasks
+    from cancelgate.metrics_app import serving_metrics
+    from cancelgate.observability.tracing import configure_from_environment, shutdown
     from cancelgate.runtime import open_runtime
     from cancelgate.worker import run_worker
 
     settings = _settings(data_dir)
     load_tasks()
+    # Traces, if the OTEL_* variables ask for them; exported on the way out.
+    configure_from_environment()
 
     async def main() -> None:
         runtime = await open_runtime(settings)
         try:
-            await run_worker(runtime, concurrency=concurrency, install_signal_handlers=True)
+            async with serving_metrics(runtime, host=metrics_host, port=metrics_port):
+                await run_worker(runtime, concurrency=concurrency, install_signal_handlers=True)
         finally:
             await runtime.close()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        shutdown()
 
 
 @app.command()
@@ -161,11 +220,16 @@ def simulator(
     data_dir: DataDir = None,
 ) -> None:
     """Serve the built-in nbn over HTTP (for CANCELGATE_NBN_MODE=http)."""
+    from cancelgate.observability.tracing import configure_from_environment, instrument_app
     from cancelgate.upstream.nbn.server import create_simulator_app
 
     settings = _settings(data_dir)
     url = _database_url(settings)
-    uvicorn.run(create_simulator_app(settings, url), host=host, port=port, log_config=None)
+    simulated = create_simulator_app(settings, url)
+    # Traced like the API when the OTEL_* variables ask: its spans join the caller's trace.
+    configure_from_environment()
+    instrument_app(simulated)
+    uvicorn.run(simulated, host=host, port=port, log_config=None)
 
 
 async def _create_and_print(

@@ -1,5 +1,6 @@
 """What a route may declare it needs (`Annotated` FastAPI dependencies): the request's unit of
-work, the settings, the business clock and time zone, the upstream ports, the instance keys.
+work, the settings, the business time zone, the upstream ports, the instance keys, the rate
+limiter. What follows from the caller (its tenant's clock, its quotas) is in `auth/caller.py`.
 
 They read the process's runtime that the application's lifespan built; nothing below the
 routes does. Each is async: FastAPI runs a plain function dependency on a worker thread.
@@ -12,12 +13,13 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from cancelgate.clock import Clock
 from cancelgate.db.database import Database, UnitOfWork
 from cancelgate.db.listener import Listener
 from cancelgate.keys import InstanceKeys
+from cancelgate.rate_limits import RateLimiter
 from cancelgate.runtime import Runtime
 from cancelgate.settings import Settings
 from cancelgate.upstream.csg.port import CsgPort
@@ -53,11 +55,6 @@ async def settings(request: Request) -> Settings:
     return runtime_of(request).settings
 
 
-async def clock(request: Request) -> Clock:
-    """The business clock."""
-    return runtime_of(request).clock
-
-
 async def zone(request: Request) -> ZoneInfo:
     """The business time zone."""
     return runtime_of(request).zone
@@ -73,9 +70,21 @@ async def csg(request: Request) -> CsgPort:
     return runtime_of(request).csg
 
 
+async def sandbox_on(request: Request) -> None:
+    """Nothing when the installation's sandbox is on; otherwise the 404 of an unknown path."""
+    if not runtime_of(request).sandbox:
+        raise HTTPException(status_code=404)
+
+
 async def keys(request: Request) -> InstanceKeys:
     """The installation's keys."""
     return runtime_of(request).keys
+
+
+async def rate_limiter(request: Request) -> RateLimiter:
+    """The process's rate limiter (built by the application's lifespan)."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
 
 
 # scope="function": the unit ends when the handler returns, before the response goes out, so
@@ -84,8 +93,10 @@ Uow = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]
 DatabaseDep = Annotated[Database, Depends(database)]
 ListenerDep = Annotated[Listener, Depends(listener)]
 SettingsDep = Annotated[Settings, Depends(settings)]
-ClockDep = Annotated[Clock, Depends(clock)]
 ZoneDep = Annotated[ZoneInfo, Depends(zone)]
 Nbn = Annotated[NbnPort, Depends(nbn)]
 Csg = Annotated[CsgPort, Depends(csg)]
 Keys = Annotated[InstanceKeys, Depends(keys)]
+RateLimits = Annotated[RateLimiter, Depends(rate_limiter)]
+# Every sandbox route lists it: `dependencies=[SandboxOn]`.
+SandboxOn = Depends(sandbox_on)

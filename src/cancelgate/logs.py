@@ -6,6 +6,8 @@ import logging
 
 import structlog
 
+from cancelgate.observability.tracing import add_trace_ids
+
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Route structlog and stdlib logging to stderr, as JSON or for humans."""
@@ -15,6 +17,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

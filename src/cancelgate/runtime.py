@@ -5,7 +5,6 @@ what they need as arguments."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -15,6 +14,7 @@ from cancelgate.clock import Clock
 from cancelgate.db.database import Database
 from cancelgate.db.engine import resolve_database_url
 from cancelgate.egress import egress_client
+from cancelgate.installation import sandbox_on
 from cancelgate.jobs.app import jobs_app, open_jobs
 from cancelgate.keys import InstanceKeys, load_instance_keys
 from cancelgate.settings import Settings
@@ -36,9 +36,12 @@ class Runtime:
     keys: InstanceKeys
     nbn: NbnPort
     jobs: procrastinate.App
+    # The installation's clock (a sandbox tenant's runs ahead of it: `auth/tenant_clock.py`).
     clock: Clock
     zone: ZoneInfo
     csg: CsgPort
+    # The installation's sandbox (fixtures, tenant clocks, loopback webhooks), as read at start.
+    sandbox: bool
     # Every webhook attempt of this process: dialled at the checked address, no redirects.
     webhook_http: httpx.AsyncClient
 
@@ -58,6 +61,11 @@ async def open_runtime(settings: Settings) -> Runtime:
     await database.open()
     keys = await load_instance_keys(database)
     await open_jobs(database.pool)
+    sandbox = settings.sandbox or await sandbox_on(database)
+    if sandbox:
+        # The sandbox delivers to the developer's own machine (http, loopback), in every
+        # process of the installation.
+        settings = settings.model_copy(update={"sandbox": True, "webhook_allow_insecure": True})
     return Runtime(
         settings=settings,
         database_url=url,
@@ -65,9 +73,10 @@ async def open_runtime(settings: Settings) -> Runtime:
         keys=keys,
         nbn=make_nbn_port(settings, database),
         jobs=jobs_app,
-        clock=Clock(timedelta(seconds=settings.clock_offset_seconds)),
+        clock=Clock(),
         zone=ZoneInfo(settings.business_timezone),
         csg=make_csg_port(settings, database),
+        sandbox=sandbox,
         webhook_http=egress_client(
             timeout=settings.webhook_timeout_seconds,
             allow_insecure=settings.webhook_allow_insecure,

@@ -50,11 +50,33 @@ class Settings(BaseSettings):
     # Request bodies past this size are refused with 413 (ours are well under 2 KiB).
     max_body_bytes: int = 64 * 1024
 
+    # Rate limits per client and endpoint family (cancelgate/rate_limits.py): a rate and a
+    # burst each, enforced as "at most burst requests in any burst/rate seconds". Off: no limit
+    # and no RateLimit fields (`make bench`).
+    rate_limits: bool = True
+    # Shared by every process that names the same Redis (and key prefix); unset: per process.
+    redis_url: str | None = None
+    rate_limit_key_prefix: str = "cancelgate:rate-limits"
+    rate_limit_status_per_second: float = Field(default=20.0, gt=0)
+    rate_limit_status_burst: int = Field(default=40, ge=1)
+    rate_limit_commands_per_second: float = Field(default=10.0, gt=0)
+    rate_limit_commands_burst: int = Field(default=20, ge=1)
+    # Tokens issued per client id.
+    rate_limit_tokens_per_minute: float = Field(default=5.0, gt=0)
+    rate_limit_tokens_burst: int = Field(default=5, ge=1)
+    rate_limit_ux_per_second: float = Field(default=10.0, gt=0)
+    rate_limit_ux_burst: int = Field(default=10, ge=1)
+    # Failed authentications per client id at the token endpoint: after this many in the
+    # window, each further attempt waits 1 s, then 2, 4 … up to the maximum (then 429).
+    rate_limit_token_failures: int = Field(default=5, ge=1)
+    rate_limit_token_failure_window_seconds: int = Field(default=900, ge=1)
+    rate_limit_token_failure_max_delay_seconds: int = Field(default=60, ge=1)
+
     cancellation_ponr_hours: int = 48
     business_timezone: str = "Australia/Sydney"
-    # Shifts this process's idea of "now" for business dates (tests and sandboxes only).
-    clock_offset_seconds: float = 0.0
-    # Sandbox-only endpoints (submit a future-dated service cancellation now); --demo sets it.
+    # The sandbox (fixtures on demand, tenant test clocks, loopback webhooks) for this process,
+    # whatever the installation says; `serve --demo` and `cancelgate sandbox on` turn it on for
+    # every process of the installation.
     sandbox: bool = False
 
     nbn_mode: Literal["simulator", "http"] = "simulator"
@@ -116,6 +138,10 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    # Prometheus metrics: `GET /metrics` on the API port and the measured upstream ports; off,
+    # neither (and no per-request timing).
+    metrics: bool = True
 
 
 @lru_cache

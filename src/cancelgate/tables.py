@@ -5,6 +5,7 @@ from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.auth.models import ApiClient, Tenant, UsedAssertion
 from cancelgate.db.base import Base
 from cancelgate.idempotency.models import IdempotencyRecord
+from cancelgate.installation import Installation
 from cancelgate.keys import InstanceKey
 from cancelgate.services.models import Service, ServiceCancellation
 from cancelgate.upstream.csg.sim_models import SimCsgAppointment
@@ -25,6 +26,7 @@ __all__ = [
     "ChannelClient",
     "Event",
     "IdempotencyRecord",
+    "Installation",
     "InstanceKey",
     "Service",
     "ServiceCancellation",

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any, Concatenate, ParamSpec
 
 import structlog
@@ -15,6 +16,8 @@ from procrastinate import JobContext
 from cancelgate.db.database import UnitOfWork
 from cancelgate.jobs.app import jobs_app
 from cancelgate.jobs.retry import RetryLater, WhenAsked
+from cancelgate.observability import metrics
+from cancelgate.observability.tracing import TRACE_KWARG, job_span
 from cancelgate.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -33,18 +36,39 @@ class Job:
     attempts: int
 
 
+@contextlib.contextmanager
+def timed(task_name: str) -> Iterator[None]:
+    """Time one run of a job, unit of work included, by its outcome: `succeeded` (it returned),
+    `retry` (it asked for one), `failed` (it raised). A run cut short by a shutdown is not
+    counted: the job runs again."""
+    started = perf_counter()
+    try:
+        yield
+    except RetryLater:
+        metrics.observe_job(task_name, metrics.JOB_RETRY, perf_counter() - started)
+        raise
+    except Exception:
+        metrics.observe_job(task_name, metrics.JOB_FAILED, perf_counter() - started)
+        raise
+    metrics.observe_job(task_name, metrics.JOB_SUCCEEDED, perf_counter() - started)
+
+
 def task(
     name: str, *, queueing_lock: str | None = None
 ) -> Callable[[Callable[Concatenate[Job, P], Awaitable[None]]], Any]:
     """Register a task: it runs in a unit of work that commits when it returns (or asks to be
-    retried with RetryLater) and rolls back when it fails."""
+    retried with RetryLater) and rolls back when it fails; in the trace it was deferred in, if
+    it carries one (the `_trace` kwarg, which the task function never sees)."""
 
     def register(function: Callable[Concatenate[Job, P], Awaitable[None]]) -> Any:
         @jobs_app.task(name=name, pass_context=True, retry=WHEN_ASKED, queueing_lock=queueing_lock)
         async def run(context: JobContext, /, *args: P.args, **kwargs: P.kwargs) -> None:
             runtime: Runtime = context.additional_context[RUNTIME]
-            async with runtime.database.unit_of_work(commit_on=(RetryLater,)) as uow:
-                await function(Job(uow, runtime, context.job.attempts), *args, **kwargs)
+            carrier = kwargs.pop(TRACE_KWARG, None)
+            job = context.job
+            with timed(name), job_span(name, carrier, job_id=job.id, attempts=job.attempts):
+                async with runtime.database.unit_of_work(commit_on=(RetryLater,)) as uow:
+                    await function(Job(uow, runtime, job.attempts), *args, **kwargs)
 
         run.__doc__ = function.__doc__
         return run

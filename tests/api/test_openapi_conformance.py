@@ -19,6 +19,7 @@ from hypothesis.errors import Unsatisfiable
 from requests.structures import CaseInsensitiveDict
 from schemathesis import Case, GenerationMode, Response
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import OperationConfig, OperationsConfig
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -87,6 +88,14 @@ async def api_schema(
     Credentials.channel = {"client_id": channel.client_id, "client_secret": channel.client_secret}
     schema = schemathesis.openapi.from_url(f"{api_server}/openapi.json")
     schema.config.update(base_url=api_server)
+    # A stream never ends: read each one a second, not the default ten.
+    schema.config.operations = OperationsConfig(
+        operations=[
+            OperationConfig.from_dict(
+                {"include-path": "/api/connect/webhooks/events/stream", "request-timeout": 1}
+            )
+        ]
+    )
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
         max_examples=EXAMPLES_PER_OPERATION,
@@ -284,6 +293,7 @@ VERSION_FAMILIES = {
     "ServiceCancellationVersion": [str(v) for v in range(1, 8)],
     "ServiceVersion": [str(v) for v in range(1, 9)],
     "WebhookVersion": [str(v) for v in range(1, 9)],
+    "SandboxVersion": [str(v) for v in range(1, 9)],
 }
 
 
@@ -295,8 +305,10 @@ def version_family(path: str) -> str | None:
         return "ServiceCancellationVersion"
     if path.startswith(SERVICES):
         return "ServiceVersion"
-    if path.startswith(SUBSCRIPTIONS):
+    if path.startswith("/api/connect/webhooks/"):  # subscriptions and the event feed
         return "WebhookVersion"
+    if path.startswith("/api/connect/sandbox/"):
+        return "SandboxVersion"
     return None
 
 

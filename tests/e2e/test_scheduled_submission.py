@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -19,14 +19,16 @@ from tests.support import (
     query,
     running,
     start,
+    sydney_today,
     token_for,
     wait_until,
 )
 
 pytestmark = pytest.mark.e2e
 BASE = "/api/connect/services/service-cancellations"
-# Real seconds from the start of the test until the processes' clock reaches midnight.
+# Real seconds from the clock's advance until the tenant's clock reaches midnight.
 LEAD_SECONDS = 12.0
+CLOCK_ADVANCE = "/api/connect/sandbox/clock/advance"
 
 
 def nbn_submissions(database_url: str, nbn_service_id: str) -> list[tuple[str, date, datetime]]:
@@ -62,17 +64,13 @@ def test_submission_at_midnight_across_a_worker_restart(
     """Requested, rescheduled and aborted while no worker runs; only the first is submitted."""
     client_id, secret, services = seed_services(fresh_database, [sc.ACTIVE] * 3)
     (kept, kept_nbn), (moved, moved_nbn), (aborted, aborted_nbn) = services
-    # Shift the processes' clock so that the next-but-one Sydney midnight is LEAD_SECONDS away.
-    real_start = datetime.now(UTC)
-    midnight = start_of_day(real_start.astimezone(SYDNEY).date() + timedelta(days=2), SYDNEY)
-    offset = midnight - timedelta(seconds=LEAD_SECONDS) - real_start
-    day = midnight.astimezone(SYDNEY).date()
     port = free_port()
     api = f"http://127.0.0.1:{port}"
+    # The tenant's test clock (the sandbox's) brings the next-but-one Sydney midnight near.
     env = {
         "DATABASE_URL": fresh_database,
         "CANCELGATE_DATA_DIR": str(tmp_path),
-        "CANCELGATE_CLOCK_OFFSET_SECONDS": str(offset.total_seconds()),
+        "CANCELGATE_SANDBOX": "true",
     }
     serve = ["serve", "--port", str(port), "--no-worker"]
     with running(serve, env, tmp_path / "api.log", api + "/healthz"):
@@ -83,6 +81,11 @@ def test_submission_at_midnight_across_a_worker_restart(
             "X-API-VERSION": "7",
         }
         with httpx.Client(base_url=api, timeout=10) as http:
+            midnight = start_of_day(sydney_today() + timedelta(days=2), SYDNEY)
+            lead = {"to": (midnight - timedelta(seconds=LEAD_SECONDS)).isoformat()}
+            moved_clock = http.post(CLOCK_ADVANCE, json=lead, headers=headers)
+            assert moved_clock.status_code == 200, moved_clock.text
+            day = midnight.astimezone(SYDNEY).date()
             for service_id in (kept, moved, aborted):
                 body = {"serviceId": service_id, "cancellationDate": day.isoformat()}
                 response = http.post(f"{BASE}/request", json=body, headers=headers)
@@ -119,6 +122,6 @@ def test_submission_at_midnight_across_a_worker_restart(
                 assert gone["status"] == "ABORTED"
     [(outcome_name, submitted_date, decided_at)] = nbn_submissions(fresh_database, kept_nbn)
     assert (outcome_name, submitted_date) == ("accepted", day)
-    assert decided_at >= midnight - offset  # not before 00:00 on the processes' clock
+    assert decided_at >= midnight  # not before 00:00 on the tenant's clock (its stamp)
     assert nbn_submissions(fresh_database, moved_nbn) == []
     assert nbn_submissions(fresh_database, aborted_nbn) == []

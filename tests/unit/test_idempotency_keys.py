@@ -73,7 +73,7 @@ def test_decisions(record: Recorded, expected: Decision) -> None:
 
 @pytest.mark.parametrize(
     ("status", "kept"),
-    [(201, True), (204, True), (404, True), (422, True), (500, False), (502, False)],
+    [(201, True), (204, True), (404, True), (422, True), (429, False), (500, False)],
 )
 def test_only_final_answers_are_kept(status: int, kept: bool) -> None:
     assert worth_keeping(status) is kept

@@ -13,6 +13,7 @@ from cancelgate.appointments.schemas import (
     AppointmentCancellationCommand,
     appointment_cancellation_body,
 )
+from cancelgate.auth.caller import ClockDep, CommandLimit, StatusLimit
 from cancelgate.auth.principal import Caller
 from cancelgate.connect.body import read_command
 from cancelgate.connect.errors import rule_violation
@@ -29,7 +30,7 @@ from cancelgate.connect.openapi import (
 from cancelgate.connect.paths import path_id
 from cancelgate.connect.responses import likely_in, still_processing
 from cancelgate.connect.versions import APPOINTMENT_CANCELLATION_VERSIONS, api_version
-from cancelgate.dependencies import ClockDep, ListenerDep, Nbn, SettingsDep, Uow
+from cancelgate.dependencies import ListenerDep, Nbn, SettingsDep, Uow
 from cancelgate.domain.appointments import CancellationStatus, failed_in_processing
 
 PREFIX = "/api/connect/orders/appointment-cancellations"
@@ -44,8 +45,9 @@ version = api_version(APPOINTMENT_CANCELLATION_VERSIONS)
     response_class=Response,
     summary="Request the cancellation of a booked appointment",
     openapi_extra=json_body(AppointmentCancellationCommand),
+    dependencies=[CommandLimit],
     responses=answer(201, "Accepted; read the outcome at Location", headers=LOCATION)
-    | connect_errors(*COMMAND, 404, 502),
+    | connect_errors(*COMMAND, 404, 429, 502),
 )
 async def request_cancellation(
     request: Request,
@@ -66,9 +68,10 @@ async def request_cancellation(
 @router.get(
     "/requests/{request_id}",
     summary="The outcome of an appointment cancellation request",
+    dependencies=[StatusLimit],
     responses=answer(200, "Cancelled", AppointmentCancellationBody)
     | answer(202, "Still being processed; poll again", headers=RETRY_AFTER)
-    | connect_errors(*READ, 422),
+    | connect_errors(*READ, 422, 429),
 )
 async def get_outcome(
     request_id: str,

@@ -14,6 +14,7 @@ from cancelgate.appointments import repository
 from cancelgate.appointments.repository import AppointmentRow, Outcome
 from cancelgate.appointments.schemas import appointment_cancelled_body
 from cancelgate.auth.identity import Principal
+from cancelgate.auth.tenant_clock import TenantClocks
 from cancelgate.db.database import UnitOfWork
 from cancelgate.domain.appointments import (
     AppointmentStatus,
@@ -67,7 +68,9 @@ async def request_cancellation(
     transaction; the new request's id."""
     appointment = await _requestable(uow, principal, appointment_id)
     try:
-        check = await nbn.check_cancellable(nbn_appointment_id=appointment.nbn_appointment_id)
+        check = await nbn.check_cancellable(
+            nbn_appointment_id=appointment.nbn_appointment_id, at=now
+        )
     except NbnUnavailable as exc:
         log.warning("nbn_unavailable", appointment_id=appointment_id, error=str(exc))
         raise UpstreamUnavailable(str(exc)) from exc
@@ -107,6 +110,7 @@ async def submit_cancellation(
     *,
     cancellation_id: int,
     nbn: NbnPort,
+    clocks: TenantClocks,
     attempts: int,
     max_attempts: int,
     retry_base_seconds: float,
@@ -120,11 +124,13 @@ async def submit_cancellation(
     if found is None or not can_finish(found[0].status):
         return
     cancellation, appointment = found
+    clock = await clocks.of(uow, appointment.tenant_id)
     outcome: CancelOutcome
     try:
         outcome = await nbn.cancel(
             nbn_appointment_id=appointment.nbn_appointment_id,
             request_key=str(cancellation.request_key),
+            at=clock.now(),
         )
     except NbnUnavailable as exc:
         log.warning("nbn_unavailable", cancellation_id=cancellation_id, attempts=attempts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cancelgate.appointments import service
+from cancelgate.auth.tenant_clock import clocks_of
 from cancelgate.worker import Job, task
 
 
@@ -14,6 +15,7 @@ async def submit_cancellation(job: Job, cancellation_id: int) -> None:
         job.uow,
         cancellation_id=cancellation_id,
         nbn=job.runtime.nbn,
+        clocks=clocks_of(job.runtime),
         attempts=job.attempts,
         max_attempts=settings.job_max_attempts,
         retry_base_seconds=settings.job_retry_base_seconds,

@@ -8,9 +8,15 @@ from starlette.responses import JSONResponse
 
 from cancelgate.auth.oauth_errors import NO_STORE, TOKEN_PATH, OAuthError
 from cancelgate.auth.principal import issuer_of
-from cancelgate.auth.token_endpoint import TokenRequest, grant_client_credentials, parse_form
+from cancelgate.auth.token_endpoint import (
+    TokenRequest,
+    claimed_client_id,
+    grant_client_credentials,
+    parse_form,
+)
+from cancelgate.auth.token_limits import token_limits
 from cancelgate.connect.openapi import OAuthErrorBody, answer, error_responses
-from cancelgate.dependencies import Keys, SettingsDep, Uow
+from cancelgate.dependencies import Keys, RateLimits, SettingsDep, Uow
 
 router = APIRouter(tags=["oauth"])
 
@@ -36,6 +42,8 @@ OAUTH_ERRORS = {
     400: "invalid_request, unsupported_grant_type",
     401: "invalid_client: unknown client, wrong secret, bad or replayed assertion",
     413: "Request body over the size limit",
+    429: "invalid_request: too many tokens for this client id, or too many failed "
+    "authentications; wait Retry-After seconds",
 }
 
 TOKEN_RESPONSES = answer(200, "An access token", TokenBody) | error_responses(
@@ -98,18 +106,23 @@ class JsonWebKeySet(BaseModel):
     },
     responses=TOKEN_RESPONSES,
 )
-async def token(request: Request, uow: Uow, keys: Keys, settings: SettingsDep) -> JSONResponse:
-    """RFC 6749 §4.4 with client_secret_basic, client_secret_post or private_key_jwt."""
+async def token(
+    request: Request, uow: Uow, keys: Keys, settings: SettingsDep, limiter: RateLimits
+) -> JSONResponse:
+    """RFC 6749 §4.4 with client_secret_basic, client_secret_post or private_key_jwt; 429 when
+    the client id named is over its quota or must wait after failed authentications."""
     try:
         form = parse_form(request.headers.get("content-type"), await request.body())
-        body = await grant_client_credentials(
-            uow,
-            keys,
-            settings,
-            TokenRequest(form=form, authorization=request.headers.get("authorization")),
-            issuer=issuer_of(request),
-            audiences=accepted_audiences(request),
-        )
+        asked = TokenRequest(form=form, authorization=request.headers.get("authorization"))
+        async with token_limits(limiter, request.scope, claimed_client_id(asked)):
+            body = await grant_client_credentials(
+                uow,
+                keys,
+                settings,
+                asked,
+                issuer=issuer_of(request),
+                audiences=accepted_audiences(request),
+            )
     except OAuthError as exc:
         return exc.response()
     return JSONResponse(body, headers=NO_STORE)

@@ -64,6 +64,23 @@ def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+def claimed_client_id(request: TokenRequest) -> str | None:
+    """The client id a request names, before anything is verified (None when it names none
+    readably): what the token endpoint's rate limits count by."""
+    try:
+        basic = basic_credentials(request.authorization)
+    except OAuthError:
+        return None
+    if basic is not None:
+        return basic[0] or None
+    if "client_assertion" in request.form:
+        try:
+            return unverified_issuer(request.form["client_assertion"]) or None
+        except InvalidAssertion:
+            return None
+    return request.form.get("client_id") or None
+
+
 async def authenticate_client(
     uow: UnitOfWork,
     keys: InstanceKeys,

@@ -4,7 +4,7 @@ Depends on httpx alone (and `cryptography` for private_key_jwt); it imports noth
 server, so it installs on its own (`clients/python`).
 """
 
-from cancelgate.client.async_client import AsyncClient, PollUpdate
+from cancelgate.client.async_client import AsyncClient, PollUpdate, StreamUpdate
 from cancelgate.client.errors import (
     ApiError,
     CancelgateError,
@@ -21,44 +21,60 @@ from cancelgate.client.errors import (
 from cancelgate.client.models import (
     Accepted,
     AppointmentCancellation,
+    AppointmentFixture,
     Delivery,
     DeliveryAttempt,
+    Event,
     InProgress,
+    SandboxClock,
+    SandboxScenario,
+    ScenarioCatalogue,
     Service,
     ServiceCancellation,
+    ServiceFixture,
     Subscription,
     Token,
+    UxAppointmentFixture,
     UxCancellation,
 )
 from cancelgate.client.polling import PollPolicy
 from cancelgate.client.sync_client import Client
-from cancelgate.client.webhooks import verify_webhook
+from cancelgate.client.webhooks import sign_webhook, verify_webhook
 
 __all__ = [
     "Accepted",
     "ApiError",
     "AppointmentCancellation",
+    "AppointmentFixture",
     "AsyncClient",
     "CancelgateError",
     "Client",
     "ConnectApiError",
     "Delivery",
     "DeliveryAttempt",
+    "Event",
     "InProgress",
     "OAuthError",
     "PollPolicy",
     "PollUpdate",
     "ProtocolError",
+    "SandboxClock",
+    "SandboxScenario",
+    "ScenarioCatalogue",
     "Service",
     "ServiceCancellation",
+    "ServiceFixture",
+    "StreamUpdate",
     "SubError",
     "Subscription",
     "Token",
     "TransportError",
     "UxApiError",
+    "UxAppointmentFixture",
     "UxCancellation",
     "UxErrorItem",
     "WaitTimeout",
     "WebhookVerificationError",
+    "sign_webhook",
     "verify_webhook",
 ]

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, TypeVar, overload
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -30,12 +31,18 @@ from cancelgate.client.errors import (
 from cancelgate.client.models import (
     Accepted,
     AppointmentCancellation,
+    AppointmentFixture,
     Delivery,
+    Event,
     InProgress,
+    SandboxClock,
+    ScenarioCatalogue,
     Service,
     ServiceCancellation,
+    ServiceFixture,
     Subscription,
     Token,
+    UxAppointmentFixture,
     UxCancellation,
 )
 from cancelgate.client.polling import (
@@ -49,10 +56,21 @@ from cancelgate.client.polling import (
     resolve_location,
     wait_applied,
 )
-from cancelgate.client.tokens import Credentials, load_private_key, token_form
+from cancelgate.client.sse import MessageReader, messages
+from cancelgate.client.tokens import (
+    Credentials,
+    StoredToken,
+    TokenStore,
+    load_private_key,
+    token_form,
+    token_key,
+)
 from cancelgate.client.ux import cancel_body
 
 T = TypeVar("T")
+# A token kept by an earlier run is used only with at least this long to live (a 401 would
+# fetch a new one anyway, at the cost of a round trip).
+STORED_TOKEN_MIN_SECONDS = 60
 R_co = TypeVar("R_co", covariant=True)
 ApiKind = Literal["connect", "ux", "oauth"]
 
@@ -65,6 +83,14 @@ SERVICE_REQUEST = f"{SERVICE_CANCELLATIONS}/requests/{{}}"
 SANDBOX_SUBMIT = "/api/connect/sandbox/service-cancellations/requests/{}/submit"
 SUBSCRIPTIONS = "/api/connect/webhooks/subscriptions"
 UX_APPOINTMENT = "/ecom-ux/v1/{}/appointment/{}"
+SANDBOX = "/api/connect/sandbox"
+SANDBOX_CLOCK = f"{SANDBOX}/clock"
+UX_SANDBOX_APPOINTMENTS = "/ecom-ux/v1/{}/sandbox/appointments"
+EVENTS = "/api/connect/webhooks/events"
+EVENT_STREAM = f"{EVENTS}/stream"
+# The event stream sends a `: keep-alive` comment after 15 s without an event: a stream silent
+# for this long is dead, and is reconnected.
+STREAM_READ_TIMEOUT = 45.0
 DEFAULT_VERSION = 8
 # The service-cancellation endpoints stop at version 7 (the others serve 1..8).
 SERVICE_CANCELLATION_LATEST = 7
@@ -86,6 +112,21 @@ class PollUpdate:
 
 
 OnPoll = Callable[[PollUpdate], None]
+
+
+@dataclass(frozen=True)
+class StreamUpdate:
+    """What `on_connection` of `stream_events` hears: the stream connected (resuming after
+    `last_event_id`), or it dropped (`error`) and the next attempt follows in `next_delay` s."""
+
+    connected: bool
+    last_event_id: str | None
+    failures: int
+    next_delay: float | None = None
+    error: str | None = None
+
+
+OnConnection = Callable[[StreamUpdate], None]
 
 
 class Follow(Protocol[R_co]):
@@ -125,6 +166,7 @@ class AsyncClient:
         poll: PollPolicy | None = None,
         http: httpx.AsyncClient | None = None,
         rng: random.Random | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token_url = token_url or f"{self.base_url}/oauth/token"
@@ -148,6 +190,8 @@ class AsyncClient:
         self._token: Token | None = None
         self._token_renew_at = 0.0
         self._token_lock = asyncio.Lock()
+        # Where tokens outlive this client (the command line's runs), if anywhere.
+        self._token_store = token_store
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -170,11 +214,36 @@ class AsyncClient:
     async def token(self, *, refresh: bool = False) -> Token:
         """The cached access token, fetched anew when missing, near expiry or `refresh`."""
         async with self._token_lock:
+            if self._token is None and not refresh:
+                self._token = self._stored_token()
+                if self._token is not None:
+                    margin = refresh_margin(self._token.expires_in)
+                    self._token_renew_at = time.monotonic() + self._token.expires_in - margin
             if refresh or self._token is None or time.monotonic() >= self._token_renew_at:
                 self._token = await self._fetch_token()
                 margin = refresh_margin(self._token.expires_in)
                 self._token_renew_at = time.monotonic() + self._token.expires_in - margin
+                self._store_token(self._token)
             return self._token
+
+    def _stored_token(self) -> Token | None:
+        """The token a previous run kept, if it still has more than its renewal margin left."""
+        if self._token_store is None or self._credentials is None:
+            return None
+        kept = self._token_store.load(token_key(self.token_url, self._credentials.client_id))
+        if kept is None:
+            return None
+        left = kept.expires_at - time.time()
+        if left < STORED_TOKEN_MIN_SECONDS:
+            return None
+        return Token(kept.access_token, kept.token_type, int(left))
+
+    def _store_token(self, token: Token) -> None:
+        if self._token_store is None or self._credentials is None:
+            return
+        key = token_key(self.token_url, self._credentials.client_id)
+        expires_at = time.time() + token.expires_in
+        self._token_store.save(key, StoredToken(token.access_token, token.token_type, expires_at))
 
     async def _fetch_token(self) -> Token:
         credentials = self._credentials
@@ -442,15 +511,8 @@ class AsyncClient:
         end_date_time: datetime | None = None,
     ) -> UxCancellation:
         """Cancel an appointment in the billing system (UX API PATCH, synchronous)."""
-        client_id, client_secret = self._ux
-        if client_id is None or client_secret is None:
-            raise ConfigurationError("the UX API needs ux_client_id and ux_client_secret")
         correlation = correlation_id or _new_key()
-        headers = {
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "X-Correlation-ID": correlation,
-        }
+        headers = self._ux_headers(correlation)
         body = cancel_body(reason, order_class, billing_account, end_date_time)
         response = await self._send(
             "PATCH",
@@ -464,6 +526,17 @@ class AsyncClient:
         return UxCancellation.from_json(
             answer, response.headers.get("X-Correlation-ID", correlation)
         )
+
+    def _ux_headers(self, correlation_id: str) -> dict[str, str]:
+        """The UX API's channel credentials and correlation id."""
+        client_id, client_secret = self._ux
+        if client_id is None or client_secret is None:
+            raise ConfigurationError("the UX API needs ux_client_id and ux_client_secret")
+        return {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "X-Correlation-ID": correlation_id,
+        }
 
     # --- webhooks -----------------------------------------------------------------------
 
@@ -535,6 +608,149 @@ class AsyncClient:
         path = f"{SUBSCRIPTIONS}/{subscription_id}/deliveries/{delivery_id}/redeliver"
         response = await self._connect("POST", path)
         return Delivery.from_json(_expect(response, 202))
+
+    # --- events -------------------------------------------------------------------------
+
+    async def events(
+        self, after: str | None = None, type: str | None = None, limit: int | None = None
+    ) -> list[Event]:
+        """The caller's events after the event `after` (from the oldest without it), oldest
+        first, `limit` at most (the server's default 100), each with its delivery headers."""
+        query = {"after": after, "type": type, "limit": limit}
+        given = {name: str(value) for name, value in query.items() if value is not None}
+        path = f"{EVENTS}?{urlencode(given)}" if given else EVENTS
+        response = await self._connect("GET", path)
+        return [Event.from_json(item) for item in _expect_list(response)]
+
+    async def stream_events(
+        self,
+        last_event_id: str | None = None,
+        *,
+        type: str | None = None,
+        on_connection: OnConnection | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        """The caller's events as they happen (server-sent events): after `last_event_id` (the
+        events since that one first), else from now on; only `type` if given.
+
+        A dropped connection (transport failure, silence past STREAM_READ_TIMEOUT, the server
+        ending it, 429 or 5xx) is opened again with `Last-Event-ID` (the last event yielded),
+        after a jittered pause that grows to `PollPolicy.maximum` (or `Retry-After`, up to
+        MAX_RETRY_WAIT), until you stop iterating; before any event there is nothing to resume
+        after, and it starts from now again. `on_connection` hears each connection and drop
+        (raise from it to give up). Other errors raise (a 401 after one fresh token, 4xx).
+        """
+        url = self._url(EVENT_STREAM + (f"?{urlencode({'type': type})}" if type else ""))
+        default = self._http.timeout
+        timeout = httpx.Timeout(
+            connect=default.connect,
+            read=STREAM_READ_TIMEOUT,
+            write=default.write,
+            pool=default.pool,
+        )
+        failures = 0
+        fresh = False
+        while True:
+            retry_after: float | None = None
+            try:
+                token = await self.token(refresh=fresh)
+                headers = {
+                    "Authorization": f"Bearer {token.access_token}",
+                    "X-API-VERSION": str(self.api_version),
+                    "Accept": "text/event-stream",
+                }
+                if last_event_id is not None:
+                    headers["Last-Event-ID"] = last_event_id
+                async with self._http.stream("GET", url, headers=headers, timeout=timeout) as got:
+                    if got.status_code == 401 and not fresh:
+                        fresh = True  # once: a token the server no longer takes
+                        continue
+                    if got.status_code != 200:
+                        await got.aread()
+                        if got.status_code != 429 and got.status_code < 500:
+                            raise _error(got, "connect")
+                        asked = parse_retry_after(got.headers.get("Retry-After"), _now())
+                        retry_after = None if asked is None else min(asked, MAX_RETRY_WAIT)
+                        error = f"{got.status_code} {got.reason_phrase}"
+                    else:
+                        fresh = False
+                        failures = 0
+                        if on_connection is not None:
+                            on_connection(StreamUpdate(True, last_event_id, 0))
+                        reader = MessageReader(last_event_id)
+                        async for message in messages(got.aiter_lines(), reader):
+                            event = _streamed_event(
+                                message.last_event_id, message.event, message.data
+                            )
+                            last_event_id = event.id
+                            yield event
+                        error = "the server ended the stream"
+            except (httpx.TransportError, TransportError) as exc:
+                error = f"{exc.__class__.__name__}: {exc}"
+            delay = next_delay(failures, retry_after, self.poll, self._rng)
+            failures += 1
+            if on_connection is not None:
+                on_connection(StreamUpdate(False, last_event_id, failures, delay, error))
+            await asyncio.sleep(delay)
+
+    # --- the sandbox --------------------------------------------------------------------
+
+    async def scenarios(self) -> ScenarioCatalogue:
+        """Sandbox: every scenario a fixture can play, and what cancelling it does."""
+        response = await self._connect("GET", f"{SANDBOX}/scenarios")
+        return ScenarioCatalogue.from_json(_expect(response, 200))
+
+    async def create_appointments(self, scenario: str, count: int = 1) -> list[AppointmentFixture]:
+        """Sandbox: `count` new appointments of the caller's tenant playing the scenario."""
+        body = {"scenario": scenario, "count": count}
+        response = await self._connect("POST", f"{SANDBOX}/appointments", body=body)
+        return [AppointmentFixture.from_json(item) for item in _expect_list(response, 201)]
+
+    async def create_services(self, scenario: str, count: int = 1) -> list[ServiceFixture]:
+        """Sandbox: `count` new services of the caller's tenant playing the scenario."""
+        body = {"scenario": scenario, "count": count}
+        response = await self._connect("POST", f"{SANDBOX}/services", body=body)
+        return [ServiceFixture.from_json(item) for item in _expect_list(response, 201)]
+
+    async def create_ux_appointments(
+        self,
+        business_id: str,
+        scenario: str,
+        count: int = 1,
+        *,
+        correlation_id: str | None = None,
+    ) -> list[UxAppointmentFixture]:
+        """Sandbox: `count` new UX appointments of the business unit playing the CSG scenario
+        (the UX API's channel credentials, as the PATCH)."""
+        headers = self._ux_headers(correlation_id or _new_key())
+        response = await self._send(
+            "POST",
+            self._url(UX_SANDBOX_APPOINTMENTS.format(quote(business_id, safe=""))),
+            headers=headers,
+            json={"scenario": scenario, "count": count},
+        )
+        return [UxAppointmentFixture.from_json(item) for item in _expect_list(response, 201, "ux")]
+
+    async def clock(self) -> SandboxClock:
+        """Sandbox: the caller's test clock."""
+        response = await self._connect("GET", SANDBOX_CLOCK)
+        return SandboxClock.from_json(_expect(response, 200))
+
+    async def advance_clock(
+        self, to: datetime | str | None = None, seconds: float | None = None
+    ) -> SandboxClock:
+        """Sandbox: move the caller's test clock forward, to an instant or by seconds (one of
+        them); what came due then (a cancellation dated ahead) runs. The new clock."""
+        body: dict[str, Any] = {}
+        if isinstance(to, datetime):
+            if to.utcoffset() is None:
+                raise ConfigurationError("to needs a time zone (RFC 3339 asks for an offset)")
+            body["to"] = to.isoformat()
+        elif to is not None:
+            body["to"] = to
+        if seconds is not None:
+            body["seconds"] = seconds
+        response = await self._connect("POST", f"{SANDBOX_CLOCK}/advance", body=body)
+        return SandboxClock.from_json(_expect(response, 200))
 
     # --- the request-reply loop ---------------------------------------------------------
 
@@ -732,9 +948,12 @@ def _expect(response: httpx.Response, status: int, api: ApiKind = "connect") -> 
     return _json_object(response)
 
 
-def _expect_list(response: httpx.Response) -> list[dict[str, Any]]:
-    if response.status_code != 200:
-        raise _error(response, "connect")
+def _expect_list(
+    response: httpx.Response, status: int = 200, api: ApiKind = "connect"
+) -> list[dict[str, Any]]:
+    """The JSON array of a response with the expected status, else its error raised."""
+    if response.status_code != status:
+        raise _error(response, api)
     body = _json(response)
     if not isinstance(body, list):
         raise ProtocolError(f"expected a JSON array, got {response.text[:200]!r}")
@@ -769,6 +988,22 @@ def _error(response: httpx.Response, api: ApiKind) -> ApiError:
     text = response.text[:200] or response.reason_phrase
     raw = body if body is not None else response.text
     return ApiError(response.status_code, text, raw, headers)
+
+
+def _streamed_event(event_id: str | None, event_type: str, data: str) -> Event:
+    """An event of the stream: `id:` the event id, `event:` its type, `data:` its payload."""
+    if not event_id:
+        raise ProtocolError(f"a {event_type} event without an id")
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        raise ProtocolError(f"event {event_id}: data is not JSON: {data[:200]!r}") from None
+    if not isinstance(payload, dict):
+        raise ProtocolError(f"event {event_id}: data is not a JSON object: {data[:200]!r}")
+    raw = {"id": event_id, "type": event_type, "payload": payload}
+    return Event(
+        id=event_id, type=event_type, payload=payload, occurred_at=None, headers={}, raw=raw
+    )
 
 
 def _in_progress(response: httpx.Response) -> bool:

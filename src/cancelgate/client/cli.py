@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
+import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 
+import httpx
 import typer
 
-from cancelgate.client.async_client import OnPoll, PollUpdate
+from cancelgate.client.async_client import EVENTS, OnPoll, PollUpdate, StreamUpdate
 from cancelgate.client.errors import (
     ApiError,
     CancelgateError,
@@ -23,10 +28,12 @@ from cancelgate.client.errors import (
     TransportError,
     WaitTimeout,
 )
-from cancelgate.client.models import Accepted
-from cancelgate.client.polling import PollPolicy
+from cancelgate.client.listen import listen_secret, signed_delivery
+from cancelgate.client.models import Accepted, Event
+from cancelgate.client.polling import PollPolicy, next_delay
 from cancelgate.client.profiles import Profile, ProfileError, load_profile
 from cancelgate.client.sync_client import Client
+from cancelgate.client.tokens import FileTokenStore, default_token_directory
 
 T = TypeVar("T")
 
@@ -63,6 +70,10 @@ app.add_typer(appointments_app, name="appointments")
 app.add_typer(services_app, name="services")
 app.add_typer(ux_app, name="ux")
 app.add_typer(webhooks_app, name="webhooks")
+fixtures_app = typer.Typer(help="Sandbox: fixtures on demand.", no_args_is_help=True)
+clock_app = typer.Typer(help="Sandbox: your tenant's test clock.", no_args_is_help=True)
+app.add_typer(fixtures_app, name="fixtures")
+app.add_typer(clock_app, name="clock")
 
 
 @dataclasses.dataclass
@@ -116,7 +127,8 @@ def main(
 
 @app.command()
 def token(ctx: typer.Context) -> None:
-    """Fetch an access token (client_secret or private_key_jwt) and print it."""
+    """Print an access token (client_secret or private_key_jwt): the one kept from an earlier
+    command while it lasts, else a new one."""
     with _client(ctx) as (api, options):
         issued = _call(options, lambda: api.token())
         if options.json:
@@ -363,6 +375,298 @@ def webhooks_delete(ctx: typer.Context, subscription_id: int) -> None:
             typer.echo(f"deleted subscription {subscription_id}")
 
 
+# --- the sandbox ----------------------------------------------------------------------
+
+
+class FixtureKind(StrEnum):
+    """What `fixtures create` makes."""
+
+    APPOINTMENTS = "appointments"
+    SERVICES = "services"
+    UX = "ux"
+
+
+class TriggeredEvent(StrEnum):
+    """The events `trigger` makes happen."""
+
+    APPOINTMENT_CANCELLED = "appointment.cancelled"
+    SERVICE_CANCELLED = "service.cancelled"
+    SERVICE_CANCELLATION_REJECTED = "service.cancellation-rejected"
+
+
+# The event types of the events feed and stream (README, "Webhooks").
+EVENT_TYPES = tuple(e.value for e in TriggeredEvent)
+# The fixture scenario whose cancellation ends in each event (README, the scenario tables).
+TRIGGER_SCENARIOS = {
+    TriggeredEvent.APPOINTMENT_CANCELLED: "booked",
+    TriggeredEvent.SERVICE_CANCELLED: "active",
+    TriggeredEvent.SERVICE_CANCELLATION_REJECTED: "rejected-by-nbn",
+}
+# The business unit of the sandbox's UX fixtures (the demo seed's).
+DEFAULT_BUSINESS_ID = "PR"
+DAY_SECONDS = 86_400
+# How long `listen` gives the developer's endpoint to answer (as a real delivery: 15 s).
+FORWARD_TIMEOUT = 15.0
+# Events `trigger` reads from the feed at a time, and how often it looks again.
+FEED_PAGE = 1000
+TRIGGER_POLL = PollPolicy(initial=0.25, maximum=1.0)
+
+
+@fixtures_app.command("scenarios")
+def fixtures_scenarios(ctx: typer.Context) -> None:
+    """Every scenario a fixture can play, and what cancelling it does."""
+    with _client(ctx) as (api, options):
+        catalogue = _call(options, api.scenarios)
+        if options.json:
+            _print_json(catalogue.raw)
+            return
+        for kind, scenarios in (
+            (FixtureKind.APPOINTMENTS, catalogue.appointments),
+            (FixtureKind.SERVICES, catalogue.services),
+            (FixtureKind.UX, catalogue.ux),
+        ):
+            typer.echo(f"{kind}:")
+            for found in scenarios:
+                typer.echo(f"  {found.scenario}: {found.description} -> {found.outcome}")
+
+
+@fixtures_app.command("create")
+def fixtures_create(
+    ctx: typer.Context,
+    kind: FixtureKind,
+    scenario: Annotated[str, typer.Argument(help="See `fixtures scenarios`.")],
+    count: Annotated[int, typer.Option(min=1, help="How many (the server takes 1 to 1000).")] = 1,
+    business_id: Annotated[
+        str | None, typer.Option(help=f"ux: the business unit ({DEFAULT_BUSINESS_ID}).")
+    ] = None,
+) -> None:
+    """Make fixtures that play a scenario; prints the JSON array made.
+
+    Of your tenant; ux fixtures of the business unit, with the UX channel credentials.
+    """
+    options: Options = ctx.obj
+    if business_id is not None and kind is not FixtureKind.UX:
+        message = "--business-id is for ux fixtures"
+        _fail(Exit.USAGE, message, {"usage": message}, options.json)
+    with _client(ctx) as (api, _):
+        made: list[dict[str, Any]]
+        if kind is FixtureKind.APPOINTMENTS:
+            made = [f.raw for f in _call(options, lambda: api.create_appointments(scenario, count))]
+        elif kind is FixtureKind.SERVICES:
+            made = [f.raw for f in _call(options, lambda: api.create_services(scenario, count))]
+        else:
+            unit = business_id or DEFAULT_BUSINESS_ID
+            made = [
+                f.raw
+                for f in _call(options, lambda: api.create_ux_appointments(unit, scenario, count))
+            ]
+        _print_json(made)
+
+
+@clock_app.command("show")
+def clock_show(ctx: typer.Context) -> None:
+    """Your tenant's test clock: `now` (business time zone) and `offsetSeconds`; prints JSON."""
+    with _client(ctx) as (api, options):
+        _print_json(_call(options, api.clock).raw)
+
+
+@clock_app.command("advance")
+def clock_advance(
+    ctx: typer.Context,
+    to: Annotated[str | None, typer.Option(help="To this RFC 3339 instant (with offset).")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Forward by this many seconds.")] = None,
+    days: Annotated[float | None, typer.Option(help="Forward by this many days.")] = None,
+) -> None:
+    """Move your tenant's test clock forward (what came due then runs); prints the new clock."""
+    options: Options = ctx.obj
+    if sum(given is not None for given in (to, seconds, days)) != 1:
+        message = "give one of --to, --seconds and --days"
+        _fail(Exit.USAGE, message, {"usage": message}, options.json)
+    step = days * DAY_SECONDS if days is not None else seconds
+    with _client(ctx) as (api, _):
+        _print_json(_call(options, lambda: api.advance_clock(to, step)).raw)
+
+
+@app.command()
+def trigger(
+    ctx: typer.Context,
+    event: Annotated[TriggeredEvent, typer.Argument(help="The event to make happen.")],
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Give up waiting for the event after this many s.")
+    ] = 60.0,
+) -> None:
+    """Sandbox: make a fixture and drive it until the event happens; prints both.
+
+    appointment.cancelled: a booked appointment, cancelled. service.cancelled and
+    service.cancellation-rejected: an active (or rejected-by-nbn) service, its cancellation
+    requested for today on your test clock. The event is the events feed's.
+    """
+    scenario = TRIGGER_SCENARIOS[event]
+    with _client(ctx) as (api, options):
+        created: dict[str, Any]
+        if event is TriggeredEvent.APPOINTMENT_CANCELLED:
+            [appointment] = _call(options, lambda: api.create_appointments(scenario))
+            created, subject = appointment.raw, ("id", appointment.appointment_id)
+            accepted = _call(options, lambda: api.cancel_appointment(appointment.appointment_id))
+        else:
+            [service] = _call(options, lambda: api.create_services(scenario))
+            created, subject = service.raw, ("serviceId", service.service_id)
+            # "Today" is the business date on the tenant's test clock, as the server judges it.
+            today = _call(options, api.clock).now.date()
+            accepted = _call(
+                options, lambda: api.request_service_cancellation(service.service_id, today)
+            )
+        found = _call(options, lambda: _await_event(api, event, subject, timeout))
+        if options.json:
+            _print_json({"created": created, "requested": accepted.location, "event": found.raw})
+            return
+        typer.echo(f"created: {json.dumps(created)}")
+        typer.echo(f"requested: {_title(accepted)}")
+        typer.echo(f"event: {found.type} {found.id} at {_text(found.occurred_at)}")
+        _print_json(found.payload)
+
+
+def _await_event(api: Client, event_type: str, subject: tuple[str, int], timeout: float) -> Event:
+    """The first event of this type in the events feed whose payload names the subject (key,
+    id), read page after page from the oldest, looking again until `timeout`."""
+    started = time.monotonic()
+    rng = random.Random()
+    key, subject_id = subject
+    after: str | None = None
+    polls = 0
+    while True:
+        page = api.events(after=after, type=event_type, limit=FEED_PAGE)
+        polls += 1
+        for found in page:
+            if found.payload.get(key) == subject_id:
+                return found
+        if page:
+            after = page[-1].id
+        if len(page) == FEED_PAGE:
+            continue
+        elapsed = time.monotonic() - started
+        if elapsed >= timeout:
+            raise WaitTimeout(f"{api.base_url}{EVENTS}?type={event_type}", elapsed, polls)
+        time.sleep(min(next_delay(polls - 1, None, TRIGGER_POLL, rng), timeout - elapsed))
+
+
+@app.command()
+def listen(
+    ctx: typer.Context,
+    forward_to: Annotated[
+        str, typer.Option("--forward-to", help="Your endpoint (http and localhost are fine).")
+    ],
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", help=f"Only this type (repeat): {', '.join(EVENT_TYPES)}."),
+    ] = None,
+) -> None:
+    """Relay your events as they happen to a URL, signed as real deliveries; Ctrl-C stops.
+
+    Prints the profile's signing secret first (the same every time), then one line per event.
+    """
+    options: Options = ctx.obj
+    wanted = frozenset(event or ())
+    unknown = sorted(wanted - set(EVENT_TYPES))
+    if unknown:
+        message = f"unknown event type {', '.join(unknown)}; use {', '.join(EVENT_TYPES)}"
+        _fail(Exit.USAGE, message, {"usage": message}, options.json)
+    secret = listen_secret(*_listen_key(options))
+    # Ctrl-C or SIGTERM: stop between events, or mid-wait, and exit 0.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with (
+        _client(ctx) as (api, _),
+        httpx.Client(timeout=FORWARD_TIMEOUT, trust_env=False, headers=LISTEN_AGENT) as http,
+    ):
+        _emit(options, f"webhook signing secret: {secret}", {"secret": secret})
+        only = next(iter(wanted)) if len(wanted) == 1 else None
+        names = ", ".join(sorted(wanted)) if wanted else "every event"
+        stream = api.stream_events(
+            type=only, on_connection=_connection_notice(f"{names} to {forward_to}")
+        )
+        try:
+            while (found := _call(options, lambda: next(stream, None))) is not None:
+                if wanted and found.type not in wanted:
+                    continue
+                status, error = _forward(http, forward_to, secret, found)
+                when = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+                outcome = str(status) if status is not None else f"error: {error}"
+                _emit(
+                    options,
+                    f"{when} {found.type} {found.id} -> {outcome}",
+                    {"time": when, "type": found.type, "id": found.id, "status": status}
+                    | ({"error": error} if error else {}),
+                )
+        except KeyboardInterrupt:
+            typer.echo("stopped", err=True)
+        finally:
+            stream.close()
+
+
+LISTEN_AGENT = {"User-Agent": "cancelgate-client-listen"}
+
+
+def _listen_key(options: Options) -> tuple[str, bytes]:
+    """The profile's client id and the key its listen secret is derived from: the client
+    secret, or the private key file's bytes (as the profile authenticates)."""
+    profile = options.profile
+    if not profile.client_id:
+        _fail(Exit.USAGE, "listen needs the profile's client_id", None, options.json)
+    if profile.private_key_file:
+        try:
+            return profile.client_id, Path(profile.private_key_file).read_bytes()
+        except OSError as exc:
+            _fail(Exit.USAGE, f"cannot read the private key file: {exc}", None, options.json)
+    if not profile.client_secret:
+        _fail(Exit.USAGE, "listen needs a client secret or private key", None, options.json)
+    return profile.client_id, profile.client_secret.encode()
+
+
+def _forward(
+    http: httpx.Client, url: str, secret: str, event: Event
+) -> tuple[int | None, str | None]:
+    """POST the event as a signed delivery; the status code, or what went wrong."""
+    body, headers = signed_delivery(event, secret, int(time.time()))
+    try:
+        response = http.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return None, f"{exc.__class__.__name__}: {exc}"
+    return response.status_code, None
+
+
+def _connection_notice(what: str) -> Callable[[StreamUpdate], None]:
+    """Says on stderr when the stream is ready, drops and comes back."""
+
+    connections = 0
+
+    def notice(update: StreamUpdate) -> None:
+        nonlocal connections
+        if update.connected:
+            connections += 1
+        if update.connected and connections == 1:
+            typer.echo(f"Ready: forwarding {what} (Ctrl-C to stop)", err=True)
+        elif update.connected:
+            after = update.last_event_id or "now (no event yet)"
+            typer.echo(f"reconnected, resuming after {after}", err=True)
+        else:
+            typer.echo(
+                f"stream dropped ({update.error}); reconnecting in {update.next_delay:.1f} s",
+                err=True,
+            )
+
+    return notice
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM handled as Ctrl-C (asyncio's runner turns SIGINT into a clean cancellation)."""
+    signal.raise_signal(signal.SIGINT)
+
+
+def _emit(options: Options, text: str, body: dict[str, Any]) -> None:
+    """One line on stdout: text, or with --json the body as one JSON line."""
+    typer.echo(json.dumps(body) if options.json else text)
+
+
 # --- plumbing -------------------------------------------------------------------------
 
 
@@ -389,6 +693,8 @@ def _client(ctx: typer.Context) -> Iterator[tuple[Client, Options]]:
             ux_client_id=profile.ux_client_id,
             ux_client_secret=profile.ux_client_secret,
             poll=PollPolicy(long_poll=options.long_poll),
+            # One token across commands: the server issues few a minute per client id.
+            token_store=FileTokenStore(default_token_directory()),
         )
     except (OSError, ValueError) as exc:
         _fail(Exit.USAGE, f"bad credentials in the profile: {exc}", None, options.json)

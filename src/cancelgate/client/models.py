@@ -247,3 +247,150 @@ class Delivery:
             attempts=[DeliveryAttempt.from_json(a) for a in body.get("attempts") or []],
             raw=body,
         )
+
+
+# --- the sandbox and the events feed --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SandboxScenario:
+    """A scenario a sandbox fixture plays: what the fixture is, and what cancelling it does."""
+
+    scenario: str
+    description: str
+    outcome: str
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> SandboxScenario:
+        return cls(
+            scenario=str(body["scenario"]),
+            description=str(body.get("description", "")),
+            outcome=str(body.get("outcome", "")),
+        )
+
+
+@dataclass(frozen=True)
+class ScenarioCatalogue:
+    """Every scenario of the sandbox, by kind of fixture (the names are a public contract)."""
+
+    appointments: list[SandboxScenario]
+    services: list[SandboxScenario]
+    ux: list[SandboxScenario]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ScenarioCatalogue:
+        def kind(name: str) -> list[SandboxScenario]:
+            return [SandboxScenario.from_json(item) for item in body.get(name) or []]
+
+        return cls(
+            appointments=kind("appointments"), services=kind("services"), ux=kind("ux"), raw=body
+        )
+
+
+@dataclass(frozen=True)
+class AppointmentFixture:
+    """An appointment the sandbox made to play a scenario: cancel it by `appointment_id`."""
+
+    appointment_id: int
+    nbn_appointment_id: str
+    scenario: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> AppointmentFixture:
+        return cls(
+            appointment_id=int(body["appointmentId"]),
+            nbn_appointment_id=str(body.get("nbnAppointmentId", "")),
+            scenario=str(body.get("scenario", "")),
+            raw=body,
+        )
+
+
+@dataclass(frozen=True)
+class ServiceFixture:
+    """A service the sandbox made to play a scenario: cancel it by `service_id`."""
+
+    service_id: int
+    nbn_service_id: str
+    scenario: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ServiceFixture:
+        return cls(
+            service_id=int(body["serviceId"]),
+            nbn_service_id=str(body.get("nbnServiceId", "")),
+            scenario=str(body.get("scenario", "")),
+            raw=body,
+        )
+
+
+@dataclass(frozen=True)
+class UxAppointmentFixture:
+    """A UX appointment the sandbox made to play a CSG scenario: cancel it with the UX PATCH."""
+
+    id: str
+    business_id: str
+    order_class: str
+    billing_account: str | None
+    scenario: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> UxAppointmentFixture:
+        return cls(
+            id=str(body["id"]),
+            business_id=str(body.get("businessId", "")),
+            order_class=str(body.get("orderClass", "")),
+            billing_account=body.get("billingAccount"),
+            scenario=str(body.get("scenario", "")),
+            raw=body,
+        )
+
+
+@dataclass(frozen=True)
+class SandboxClock:
+    """A tenant's test clock: now on it (in the business time zone), and how far ahead it runs."""
+
+    now: datetime
+    offset_seconds: float
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> SandboxClock:
+        return cls(
+            now=datetime.fromisoformat(str(body["now"])),
+            offset_seconds=float(body.get("offsetSeconds", 0)),
+            raw=body,
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One of the tenant's events, as its webhooks carry it: the payload is a delivery's body.
+
+    From the events feed: with `occurred_at` and the delivery `headers`. From the event stream:
+    id, type and payload only (`occurred_at` None, `headers` empty).
+    """
+
+    id: str
+    type: str
+    payload: dict[str, Any]
+    occurred_at: datetime | None
+    headers: dict[str, str]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Event:
+        headers = body.get("headers")
+        return cls(
+            id=str(body["id"]),
+            type=str(body["type"]),
+            payload=dict(body.get("payload") or {}),
+            occurred_at=_instant(body.get("occurredAt")),
+            headers={str(k): str(v) for k, v in headers.items()}
+            if isinstance(headers, dict)
+            else {},
+            raw=body,
+        )

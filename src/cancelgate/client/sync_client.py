@@ -3,25 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import contextlib
+from collections.abc import AsyncIterator, Coroutine, Generator
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
-from cancelgate.client.async_client import DEFAULT_VERSION, AsyncClient, Follow, OnPoll
+from cancelgate.client.async_client import (
+    DEFAULT_VERSION,
+    AsyncClient,
+    Follow,
+    OnConnection,
+    OnPoll,
+)
 from cancelgate.client.models import (
     Accepted,
     AppointmentCancellation,
+    AppointmentFixture,
     Delivery,
+    Event,
     InProgress,
+    SandboxClock,
+    ScenarioCatalogue,
     Service,
     ServiceCancellation,
+    ServiceFixture,
     Subscription,
     Token,
+    UxAppointmentFixture,
     UxCancellation,
 )
 from cancelgate.client.polling import PollPolicy
+from cancelgate.client.tokens import TokenStore
 
 T = TypeVar("T")
 
@@ -48,6 +62,7 @@ class Client:
         timeout: float = 30.0,
         retries: int = 2,
         poll: PollPolicy | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         self._runner = asyncio.Runner()
         self._closed = False
@@ -64,6 +79,7 @@ class Client:
             timeout=timeout,
             retries=retries,
             poll=poll,
+            token_store=token_store,
         )
 
     def __enter__(self) -> Client:
@@ -401,3 +417,75 @@ class Client:
     def redeliver(self, subscription_id: int, delivery_id: int) -> Delivery:
         """Send a delivery again with the same webhook-id (422 while the subscription is off)."""
         return self._run(self._api.redeliver(subscription_id, delivery_id))
+
+    def events(
+        self, after: str | None = None, type: str | None = None, limit: int | None = None
+    ) -> list[Event]:
+        """The caller's events after the event `after` (from the oldest without it), oldest
+        first, `limit` at most (the server's default 100), each with its delivery headers."""
+        return self._run(self._api.events(after, type, limit))
+
+    def stream_events(
+        self,
+        last_event_id: str | None = None,
+        *,
+        type: str | None = None,
+        on_connection: OnConnection | None = None,
+    ) -> Generator[Event, None, None]:
+        """The caller's events as they happen, reconnecting with `Last-Event-ID` (as
+        `AsyncClient.stream_events`); each `next()` blocks until the next event."""
+        stream = self._api.stream_events(last_event_id, type=type, on_connection=on_connection)
+        try:
+            while True:
+                try:
+                    yield self._run(_next(stream))
+                except StopAsyncIteration:
+                    return
+        finally:
+            # RuntimeError: a Ctrl-C that came as `_run` was starting left the step pending,
+            # and the stream running in it; closing the client cancels that step.
+            if not self._closed:
+                with contextlib.suppress(RuntimeError):
+                    self._run(stream.aclose())
+
+    def scenarios(self) -> ScenarioCatalogue:
+        """Sandbox: every scenario a fixture can play, and what cancelling it does."""
+        return self._run(self._api.scenarios())
+
+    def create_appointments(self, scenario: str, count: int = 1) -> list[AppointmentFixture]:
+        """Sandbox: `count` new appointments of the caller's tenant playing the scenario."""
+        return self._run(self._api.create_appointments(scenario, count))
+
+    def create_services(self, scenario: str, count: int = 1) -> list[ServiceFixture]:
+        """Sandbox: `count` new services of the caller's tenant playing the scenario."""
+        return self._run(self._api.create_services(scenario, count))
+
+    def create_ux_appointments(
+        self,
+        business_id: str,
+        scenario: str,
+        count: int = 1,
+        *,
+        correlation_id: str | None = None,
+    ) -> list[UxAppointmentFixture]:
+        """Sandbox: `count` new UX appointments of the business unit playing the CSG scenario."""
+        return self._run(
+            self._api.create_ux_appointments(
+                business_id, scenario, count, correlation_id=correlation_id
+            )
+        )
+
+    def clock(self) -> SandboxClock:
+        """Sandbox: the caller's test clock."""
+        return self._run(self._api.clock())
+
+    def advance_clock(
+        self, to: datetime | str | None = None, seconds: float | None = None
+    ) -> SandboxClock:
+        """Sandbox: move the caller's test clock forward, to an instant or by seconds."""
+        return self._run(self._api.advance_clock(to, seconds))
+
+
+async def _next(stream: AsyncIterator[T]) -> T:
+    """The next item of an async iterator, as a coroutine (what `asyncio.Runner.run` takes)."""
+    return await anext(stream)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cancelgate.client.errors import ConfigurationError
 
@@ -78,3 +82,81 @@ def client_assertion(credentials: Credentials, audience: str, now: int) -> str:
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """An access token and the instant (seconds since the epoch) it expires."""
+
+    access_token: str
+    token_type: str
+    expires_at: float
+
+
+class TokenStore(Protocol):
+    """Where a client keeps its token between runs (the command line: one per command)."""
+
+    def load(self, key: str) -> StoredToken | None:
+        """The token kept under `key`, if any."""
+        ...
+
+    def save(self, key: str, token: StoredToken) -> None:
+        """Keep `token` under `key`."""
+        ...
+
+
+def token_key(token_url: str, client_id: str) -> str:
+    """Whose token it is: one per token endpoint and client id."""
+    return f"{token_url}\n{client_id}"
+
+
+@dataclass(frozen=True)
+class FileTokenStore:
+    """Tokens in files of their own, readable by their owner only, named by a hash of the key.
+
+    A bearer token is a credential: the directory is made 0700 and each file 0600; a file that
+    cannot be read as a token is ignored (and replaced by the next save)."""
+
+    directory: Path
+
+    def _path(self, key: str) -> Path:
+        return self.directory / (hashlib.sha256(key.encode()).hexdigest() + ".json")
+
+    def load(self, key: str) -> StoredToken | None:
+        """The token kept under `key`, or None (absent, unreadable or malformed)."""
+        try:
+            data = json.loads(self._path(key).read_text())
+            return StoredToken(
+                str(data["access_token"]), str(data["token_type"]), float(data["expires_at"])
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, key: str, token: StoredToken) -> None:
+        """Write the token (atomically: a concurrent reader sees the old file or the new)."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self._path(key)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        body = json.dumps(
+            {
+                "access_token": token.access_token,
+                "token_type": token.token_type,
+                "expires_at": token.expires_at,
+            }
+        )
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(body)
+            os.replace(partial, path)
+        except OSError:
+            # A cache that cannot be written costs a token request next time, nothing more.
+            with contextlib.suppress(OSError):
+                partial.unlink()
+
+
+def default_token_directory(env: dict[str, str] | None = None) -> Path:
+    """`$XDG_CACHE_HOME/cancelgate/tokens` (~/.cache when unset)."""
+    values = os.environ if env is None else env
+    base = Path(values.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "cancelgate" / "tokens"

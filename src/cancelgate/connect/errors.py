@@ -145,3 +145,14 @@ def payload_too_large(limit: int) -> ConnectError:
         "payload.too.large",
         f"The request body exceeds the limit of {limit} bytes",
     )
+
+
+def too_many_requests(retry_after: int) -> ConnectError:
+    """429 for a client over its rate limit (its RateLimit fields say which and until when)."""
+    return ConnectError(
+        429,
+        CLIENT_ACCESS,
+        "rate.limit.exceeded",
+        f"Too many requests from this client; retry after {retry_after} s",
+        headers={"Retry-After": str(retry_after)},
+    )

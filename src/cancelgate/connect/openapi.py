@@ -65,6 +65,7 @@ CONNECT_ERRORS = {
     415: "Content-Type is not application/json",
     422: "Validation error or broken business rule (see apiSubErrors); or Idempotency-Key "
     "reused with another request",
+    429: "Too many requests from this client (rate.limit.exceeded): wait Retry-After seconds",
     502: "An upstream service could not be reached or failed",
 }
 UX_ERRORS = {
@@ -72,6 +73,7 @@ UX_ERRORS = {
     401: "Missing or wrong client_id/client_secret, or a business unit the client may not use",
     404: "No such appointment in this business unit",
     413: "Request body over the size limit",
+    429: "Too many requests from this channel client: wait Retry-After seconds",
     500: "CSG failed or did not answer in time; nothing was changed",
     501: "Operation or business unit not implemented",
 }
@@ -88,6 +90,25 @@ RETRY_AFTER = {
         "required": True,
         "schema": {"type": "string"},
     }
+}
+# A 429's fields (IETF draft-ietf-httpapi-ratelimit-headers; every answer of a limited
+# operation carries the last two).
+RATE_LIMITED = {
+    "Retry-After": {
+        "description": "Seconds until the next request will be admitted",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "RateLimit-Policy": {
+        "description": 'The quota per client: `"status";q=40;w=2` (40 requests in any 2 s)',
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'What is left of it and when more comes: `"status";r=0;t=1`',
+        "required": True,
+        "schema": {"type": "string"},
+    },
 }
 
 CONNECT_PREFIX = "/api/connect/"
@@ -142,6 +163,12 @@ OPERATION_IDS = {
     "/api/connect/sandbox/service-cancellations/requests/{service_id}/submit": {
         "post": "submitServiceCancellationNow"
     },
+    "/api/connect/sandbox/scenarios": {"get": "listSandboxScenarios"},
+    "/api/connect/sandbox/appointments": {"post": "createAppointmentFixtures"},
+    "/api/connect/sandbox/services": {"post": "createServiceFixtures"},
+    "/ecom-ux/v1/{business_id}/sandbox/appointments": {"post": "createUxAppointmentFixtures"},
+    "/api/connect/sandbox/clock": {"get": "getSandboxClock"},
+    "/api/connect/sandbox/clock/advance": {"post": "advanceSandboxClock"},
     "/api/connect/webhooks/subscriptions": {
         "post": "createWebhookSubscription",
         "get": "listWebhookSubscriptions",
@@ -155,6 +182,8 @@ OPERATION_IDS = {
     f"{SUBSCRIPTION}/test": {"post": "sendWebhookTestEvent"},
     f"{SUBSCRIPTION}/deliveries": {"get": "listWebhookDeliveries"},
     f"{SUBSCRIPTION}/deliveries/{{delivery_id}}/redeliver": {"post": "redeliverWebhookDelivery"},
+    "/api/connect/webhooks/events": {"get": "listWebhookEvents"},
+    "/api/connect/webhooks/events/stream": {"get": "streamWebhookEvents"},
     UX_APPOINTMENT: {"patch": "cancelUxAppointment", "get": "getUxAppointment"},
 }
 
@@ -171,8 +200,14 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
 def error_responses(
     model: type[BaseModel], descriptions: dict[int, str], *statuses: int
 ) -> dict[int | str, dict[str, Any]]:
-    """`responses` entries for these error statuses, each with the API's error body."""
-    return {s: {"model": model, "description": descriptions[s]} for s in statuses}
+    """`responses` entries for these error statuses, each with the API's error body (and a
+    429 with its rate-limit fields)."""
+    entries: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entries[status] = {"model": model, "description": descriptions[status]}
+        if status == 429:
+            entries[status]["headers"] = RATE_LIMITED
+    return entries
 
 
 def connect_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -102,3 +102,5 @@ APPOINTMENT_CANCELLATION_VERSIONS = VersionFamily("AppointmentCancellationVersio
 SERVICE_CANCELLATION_VERSIONS = VersionFamily("ServiceCancellationVersion", range(1, 8))
 SERVICE_VERSIONS = VersionFamily("ServiceVersion", range(1, 9))
 WEBHOOK_VERSIONS = VersionFamily("WebhookVersion", range(1, 9))
+# The sandbox's own routes (fixtures, test clocks) accept every version a client may send.
+SANDBOX_VERSIONS = VersionFamily("SandboxVersion", range(1, 9))

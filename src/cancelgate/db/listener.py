@@ -1,8 +1,11 @@
 """Waiting for a row to change without holding a connection: one LISTEN connection per process
-wakes every request that waits on a key of its channel.
+wakes every request that waits on a key of its channels.
 
-Writers need not know: a trigger (migration 0007) notifies the channel, in the writing
-transaction, whenever a watched status changes; PostgreSQL delivers it on commit.
+Writers need not know: triggers notify, in the writing transaction, whenever a watched status
+changes (migration 0007: `cancelgate_outcomes`, "<kind>:<id>", waited on by long polls) and
+whenever a tenant's event is recorded (migration 0008: `cancelgate_events`, "<tenant_id>:<seq>",
+waited on by that tenant's event streams under `events_key(tenant_id)`); PostgreSQL delivers
+them on commit.
 """
 
 from __future__ import annotations
@@ -19,13 +22,28 @@ from cancelgate.db.urls import libpq_url
 
 log = structlog.get_logger(__name__)
 
-# The channel the status triggers notify; payloads are "<kind>:<id>".
+# The channel the status triggers notify; payloads are "<kind>:<id>", the waiters' key.
 CHANNEL = "cancelgate_outcomes"
+# The channel the events trigger notifies; payloads are "<tenant_id>:<seq>".
+EVENTS_CHANNEL = "cancelgate_events"
+CHANNELS = (CHANNEL, EVENTS_CHANNEL)
 RECONNECT_SECONDS = 1.0
 
 
+def events_key(tenant_id: int | str) -> str:
+    """The key that a tenant's new events wake."""
+    return f"events:{tenant_id}"
+
+
+def key_of(channel: str, payload: str) -> str:
+    """The key a notification wakes: an outcome's payload itself; for an event, its tenant's."""
+    if channel == EVENTS_CHANNEL:
+        return events_key(payload.partition(":")[0])
+    return payload
+
+
 class Full(Exception):
-    """As many requests are waiting as this process allows."""
+    """As many requests (held long polls, open event streams) wait as this process allows."""
 
 
 class Listener:
@@ -92,13 +110,16 @@ class Listener:
                 async with await psycopg.AsyncConnection.connect(
                     self._url, autocommit=True, application_name="cancelgate-listener"
                 ) as connection:
-                    await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+                    for channel in CHANNELS:
+                        await connection.execute(
+                            sql.SQL("LISTEN {}").format(sql.Identifier(channel))
+                        )
                     self._listening.set()
                     # Whatever changed while we were not listening: let every waiter look again.
                     for key in list(self._waiting):
                         self._wake(key)
                     async for notification in connection.notifies():
-                        self._wake(notification.payload)
+                        self._wake(key_of(notification.channel, notification.payload))
             except psycopg.OperationalError as exc:
                 self._listening.clear()
                 log.warning("listener_reconnecting", error=str(exc))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,11 +23,11 @@ from cancelgate.auth.models import ApiClient
 from cancelgate.auth.secrets import hash_secret, new_client_secret, verify_secret
 from cancelgate.clock import Clock
 from cancelgate.db.engine import make_engine, make_sessionmaker
-from cancelgate.demo.fixtures import create_appointment, initial_status
+from cancelgate.demo.fixtures import create_appointment
 from cancelgate.demo.service_fixtures import create_service, is_fresh
-from cancelgate.demo.ux_fixtures import create_ux_appointment
 from cancelgate.demo.ux_fixtures import is_fresh as ux_is_fresh
 from cancelgate.keys import instance_keys_in
+from cancelgate.sandbox.fixtures import SessionWrites, create_ux_appointments, initial_status
 from cancelgate.settings import Settings
 from cancelgate.upstream.csg import scenarios as csg_scenarios
 from cancelgate.upstream.nbn import scenarios, service_scenarios
@@ -166,7 +165,9 @@ async def demo_ux_appointment(
         unit, aid = str(previous.get("businessId")), str(previous.get("id"))
         if await ux_is_fresh(session, unit, aid, scenario):
             return {"businessId": unit, "id": aid}
-    appointment = await create_ux_appointment(session, business_id=DEMO_UNIT, scenario=scenario)
+    [appointment] = await create_ux_appointments(
+        SessionWrites(session), business_id=DEMO_UNIT, scenario=scenario, count=1
+    )
     await session.commit()
     return {"businessId": appointment.business_id, "id": appointment.appointment_id}
 
@@ -180,7 +181,7 @@ async def seed_demo(settings: Settings, database_url: str, base_url: str) -> dic
             sandbox = Sandbox(
                 pepper=(await instance_keys_in(session)).pepper,
                 business_units=settings.ux_business_units,
-                clock=Clock(timedelta(seconds=settings.clock_offset_seconds)),
+                clock=Clock(),
                 zone=ZoneInfo(settings.business_timezone),
             )
             return await _seed(session, sandbox, settings.data_dir, base_url)

@@ -65,8 +65,9 @@ def decide(recorded: Recorded, request_fingerprint: str, now: datetime) -> Decis
 
 
 def worth_keeping(status: int) -> bool:
-    """Whether a response is final for its key; a server or upstream failure may be retried."""
-    return status < 500
+    """Whether a response is final for its key; a server or upstream failure may be retried,
+    and so may a 429 (the request was not run: over its rate limit)."""
+    return status < 500 and status != 429
 
 
 def replayed_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

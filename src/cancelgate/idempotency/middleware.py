@@ -32,6 +32,7 @@ from cancelgate.idempotency.keys import (
 )
 from cancelgate.idempotency.repository import Claim, KeyRow
 from cancelgate.json_input import single
+from cancelgate.observability import metrics
 from cancelgate.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -182,6 +183,7 @@ class IdempotencyMiddleware:
             return
         decision, record = claimed
         if decision == Decision.REPLAY and record is not None:
+            metrics.count_idempotent_replay()
             await _replay(record, send)
             return
         if decision == Decision.REUSED:

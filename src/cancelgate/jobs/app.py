@@ -9,6 +9,7 @@ import procrastinate
 from psycopg_pool import AsyncConnectionPool
 
 from cancelgate.db.database import UnitOfWork
+from cancelgate.observability.tracing import job_trace
 
 # Tasks register here when their modules are imported (the application and the worker command
 # import them); each process opens it once on its pool (open_jobs).
@@ -29,11 +30,14 @@ async def open_jobs(pool: AsyncConnectionPool) -> None:
 async def defer(
     uow: UnitOfWork, task: str, *, schedule_at: datetime | None = None, **args: Any
 ) -> int:
-    """Defer a job in the unit's transaction: it exists only if the unit commits. Its id."""
+    """Defer a job in the unit's transaction: it exists only if the unit commits. Its id.
+
+    While tracing is on, the job also carries the current trace context (popped by the task
+    wrapper, never seen by the task)."""
     job_id: int = await jobs_app.configure_task(
         task,
         allow_unknown=False,
         connection=await uow.connection(),
         schedule_at=schedule_at,
-    ).defer_async(**args)
+    ).defer_async(**args, **job_trace(scheduled=schedule_at is not None))
     return job_id

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, bindparam, func, insert, select, text, update
 
 from cancelgate.db.database import Row, UnitOfWork, compiled, fields_of
 from cancelgate.domain.services import ServiceCancellationStatus
@@ -155,6 +155,29 @@ START_SUBMISSION = compiled(
 CANCEL_JOB = compiled(
     select(func.procrastinate_cancel_job_v1(bindparam("job_id", type_=BigInteger), False, True))
 )
+# A tenant's test clock moved forward: its waiting submission jobs fall due that much sooner.
+BRING_FORWARD = compiled(
+    text(
+        """
+        UPDATE procrastinate_jobs AS job
+        SET scheduled_at = job.scheduled_at - make_interval(secs => :seconds)
+        FROM service_cancellations AS cancellation
+        WHERE cancellation.tenant_id = :tenant_id
+          AND cancellation.submission_job_id = job.id
+          AND job.status = 'todo'
+          AND job.scheduled_at IS NOT NULL
+        RETURNING job.id
+        """
+    )
+)
+# Idle workers sleep until a job is inserted or their poll interval passes: the notification
+# procrastinate's insert trigger sends wakes them now (one wakes each to fetch what is due).
+WAKE_WORKERS = compiled(
+    text(
+        "SELECT pg_notify('procrastinate_any_queue_v1',"
+        " json_build_object('type', 'job_inserted', 'job_id', :job_id)::text)"
+    )
+)
 
 
 def _split(row: Row, first: int) -> tuple[Row, Row]:
@@ -261,6 +284,15 @@ async def start_submission(
         "submission": submission,
     }
     return bool(await uow.write_alone(START_SUBMISSION, params))
+
+
+async def bring_forward_jobs(uow: UnitOfWork, tenant_id: int, seconds: float) -> int:
+    """Move the tenant's waiting submission jobs `seconds` earlier and wake the workers, in the
+    unit's transaction; how many moved."""
+    moved = await uow.returning(BRING_FORWARD, {"tenant_id": tenant_id, "seconds": seconds})
+    if moved:
+        await uow.returning(WAKE_WORKERS, {"job_id": moved[0][0]})
+    return len(moved)
 
 
 async def cancel_job(uow: UnitOfWork, job_id: int) -> None:

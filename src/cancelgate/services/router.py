@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
+from cancelgate.auth.caller import ClockDep, CommandLimit, StatusLimit
 from cancelgate.auth.principal import Caller
 from cancelgate.clock import Clock, business_today
 from cancelgate.connect.body import read_command
@@ -30,7 +31,7 @@ from cancelgate.connect.versions import (
     SERVICE_VERSIONS,
     api_version,
 )
-from cancelgate.dependencies import ClockDep, ListenerDep, SettingsDep, Uow, ZoneDep
+from cancelgate.dependencies import ListenerDep, SettingsDep, Uow, ZoneDep
 from cancelgate.domain.services import ServiceCancellationStatus, being_processed, rejected_by_nbn
 from cancelgate.services import service
 from cancelgate.services.repository import CancellationRow, ServiceView
@@ -81,9 +82,10 @@ async def read_dated_command(
     # A blank body: with the default JSONResponse the document would promise JSON.
     response_class=Response,
     summary="Request the cancellation of a service on a date",
+    dependencies=[CommandLimit],
     openapi_extra=json_body(ServiceCancellationRequestCommand),
     responses=answer(201, "Requested; read the outcome at Location", headers=LOCATION)
-    | connect_errors(*COMMAND, 404),
+    | connect_errors(*COMMAND, 404, 429),
 )
 async def request_cancellation(
     request: Request,
@@ -112,9 +114,10 @@ async def request_cancellation(
     f"{PREFIX}/requests/reschedule",
     status_code=204,
     summary="Move a requested (or in-error) service cancellation to another date",
+    dependencies=[CommandLimit],
     openapi_extra=json_body(RescheduleServiceCancellationCommand),
     responses=answer(204, "Rescheduled; read the outcome at Location", headers=LOCATION)
-    | connect_errors(*COMMAND, 404),
+    | connect_errors(*COMMAND, 404, 429),
 )
 async def reschedule_cancellation(
     request: Request,
@@ -143,9 +146,10 @@ async def reschedule_cancellation(
     f"{PREFIX}/requests/abort",
     status_code=204,
     summary="Abort a requested (or in-error) service cancellation",
+    dependencies=[CommandLimit],
     openapi_extra=json_body(AbortServiceCancellationCommand),
     responses=answer(204, "Aborted; read the outcome at Location", headers=LOCATION)
-    | connect_errors(*COMMAND, 404),
+    | connect_errors(*COMMAND, 404, 429),
 )
 async def abort_cancellation(
     request: Request,
@@ -165,9 +169,10 @@ async def abort_cancellation(
 @router.get(
     f"{PREFIX}/requests/{{service_id}}",
     summary="The service-cancellation resource of a service (the outcome of the last command)",
+    dependencies=[StatusLimit],
     responses=answer(200, "The service-cancellation resource", ServiceCancellationBody)
     | answer(202, "Being submitted to the nbn; poll again", headers=RETRY_AFTER)
-    | connect_errors(*READ, 422),
+    | connect_errors(*READ, 422, 429),
 )
 async def get_outcome(
     service_id: str,
@@ -222,7 +227,8 @@ def retry_after(cancellation: CancellationRow, now: datetime, *, at_most: int) -
 @router.get(
     f"{SERVICES}/{{service_id}}",
     summary="A service, its eligibility and its latest cancellation request (versions 1..8)",
-    responses=answer(200, "The service", ServiceBody) | connect_errors(*READ),
+    dependencies=[StatusLimit],
+    responses=answer(200, "The service", ServiceBody) | connect_errors(*READ, 429),
 )
 async def get_service(
     service_id: str,

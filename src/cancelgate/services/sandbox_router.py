@@ -5,15 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
+from cancelgate.auth.caller import ClockDep
 from cancelgate.auth.principal import Caller
 from cancelgate.connect.openapi import LOCATION, answer, connect_errors
 from cancelgate.connect.paths import path_id
 from cancelgate.connect.versions import SERVICE_CANCELLATION_VERSIONS, api_version
-from cancelgate.dependencies import ClockDep, Uow
+from cancelgate.dependencies import SandboxOn, Uow
 from cancelgate.services import service
 from cancelgate.services.router import outcome_location
 
-router = APIRouter(tags=["Sandbox"])
+router = APIRouter(tags=["Sandbox"], dependencies=[SandboxOn])
 version = api_version(SERVICE_CANCELLATION_VERSIONS)
 
 

@@ -4,7 +4,7 @@ changes the request, and the number that makes every earlier job stale."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from cancelgate.clock import Clock, start_of_day
@@ -47,3 +47,9 @@ async def schedule_submission(
         submission=dropped.submission,
     )
     return replace(dropped, submit_at=at, submission_job_id=job_id)
+
+
+async def bring_forward_submissions(uow: UnitOfWork, tenant_id: int, by: timedelta) -> int:
+    """The tenant's clock moved forward by `by`: its waiting submissions fall due that much
+    sooner (those now past their time run at once); how many moved."""
+    return await repository.bring_forward_jobs(uow, tenant_id, by.total_seconds())

@@ -19,6 +19,7 @@ import structlog
 from psycopg.errors import UniqueViolation
 
 from cancelgate.auth.identity import Principal
+from cancelgate.auth.tenant_clock import TenantClocks
 from cancelgate.clock import Clock
 from cancelgate.db.database import UnitOfWork
 from cancelgate.domain.errors import NotFound, RuleViolation
@@ -216,7 +217,7 @@ async def submit_cancellation(
     cancellation_id: int,
     submission: int,
     nbn: NbnPort,
-    clock: Clock,
+    clocks: TenantClocks,
     attempts: int,
     max_attempts: int,
     retry_base_seconds: float,
@@ -233,6 +234,7 @@ async def submit_cancellation(
     if found is None or not may_submit(found[0].status, found[0].submission, submission):
         return
     cancellation, service = found
+    clock = await clocks.of(uow, service.tenant_id)
     if cancellation.status == S.REQUESTED and not await repository.start_submission(
         uow, service, cancellation_id, submission
     ):
@@ -243,6 +245,7 @@ async def submit_cancellation(
             nbn_service_id=service.nbn_service_id,
             cancellation_date=cancellation.request_date,
             request_key=str(cancellation.request_key),
+            at=clock.now(),
         )
     except NbnUnavailable as exc:
         retry = retry_later(

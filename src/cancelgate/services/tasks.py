@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cancelgate.auth.tenant_clock import clocks_of
 from cancelgate.services import service
 from cancelgate.services.scheduling import SUBMIT_TASK
 from cancelgate.worker import Job, task
@@ -17,7 +18,7 @@ async def submit_cancellation(job: Job, cancellation_id: int, submission: int) -
         cancellation_id=cancellation_id,
         submission=submission,
         nbn=runtime.nbn,
-        clock=runtime.clock,
+        clocks=clocks_of(runtime),
         attempts=job.attempts,
         max_attempts=runtime.settings.job_max_attempts,
         retry_base_seconds=runtime.settings.job_retry_base_seconds,

@@ -92,3 +92,13 @@ def payload_too_large(limit: int) -> UxError:
     return UxError(
         413, "Payload Too Large", f"The request body exceeds the limit of {limit} bytes."
     )
+
+
+def too_many_requests(retry_after: int) -> UxError:
+    """429 for a channel client over its rate limit."""
+    return UxError(
+        429,
+        "Too Many Requests",
+        f"The channel client sent too many requests; retry after {retry_after} s.",
+        headers={"Retry-After": str(retry_after)},
+    )

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
-from cancelgate.connect.body import is_json_content_type
 from cancelgate.connect.openapi import answer, ux_errors
-from cancelgate.dependencies import Csg, Keys, SettingsDep, Uow
-from cancelgate.json_input import NotJson, parse_json, single
+from cancelgate.dependencies import Csg, Keys, RateLimits, SettingsDep, Uow
 from cancelgate.ux import service
-from cancelgate.ux.clients import authenticate
-from cancelgate.ux.errors import bad_request, method_not_allowed, not_implemented, unauthorized
-from cancelgate.ux.middleware import correlation_id
-from cancelgate.ux.requests import invalid, parse_cancel_request
+from cancelgate.ux.channel_call import channel_call
+from cancelgate.ux.errors import method_not_allowed, not_implemented
+from cancelgate.ux.requests import parse_cancel_request
 
 PATH = "/ecom-ux/v1/{business_id}/appointment/{appointment_id}"
-ISO_3166_ALPHA2 = re.compile(r"[A-Za-z]{2}")
 router = APIRouter(tags=["UX API (TMF646)"])
 
 
@@ -72,7 +66,7 @@ PATCH_BODY = {
     summary="Cancel an appointment in CSG",
     openapi_extra=PATCH_BODY,
     responses=answer(200, "Cancelled in CSG", UxCancelledBody)
-    | ux_errors(400, 401, 404, 413, 500, 501),
+    | ux_errors(400, 401, 404, 413, 429, 500, 501),
 )
 async def cancel_appointment(
     business_id: str,
@@ -82,38 +76,26 @@ async def cancel_appointment(
     csg: Csg,
     settings: SettingsDep,
     keys: Keys,
+    limiter: RateLimits,
 ) -> Response:
-    """200 `{"id", "status": "cancelled"}`; 400, 401, 404, 500, 501 in the UX envelope."""
-    client = await authenticate(
+    """200 `{"id", "status": "cancelled"}`; 400, 401, 404, 429, 500, 501 in the UX envelope."""
+    call = await channel_call(
+        request,
         uow,
-        keys.pepper,
-        single(request.headers.getlist("client_id")),
-        single(request.headers.getlist("client_secret")),
+        pepper=keys.pepper,
+        served_units=settings.ux_business_units,
+        business_id=business_id,
+        not_served=lambda unit: not_implemented("PATCH", unit),
+        limiter=limiter,
     )
-    correlation = correlation_id(request.scope)
-    if correlation is None:
-        raise invalid("X-Correlation-ID", "header is required (1 to 200 printable characters)")
-    if not ISO_3166_ALPHA2.fullmatch(business_id):
-        raise invalid("businessId", "must be a 2-letter ISO 3166 country code")
-    unit = business_id.upper()
-    if unit not in settings.ux_business_units:
-        raise not_implemented("PATCH", unit)
-    if unit not in client.business_units:
-        raise unauthorized()
-    if not is_json_content_type(single(request.headers.getlist("content-type"))):
-        raise invalid("Content-Type", "must be application/json")
-    try:
-        data = parse_json(await request.body())
-    except NotJson:
-        raise bad_request() from None
     appointment = await service.cancel_appointment(
         uow,
         csg=csg,
         csg_timeout_seconds=settings.csg_timeout_seconds,
-        business_id=unit,
+        business_id=call.business_id,
         appointment_id=appointment_id,
-        request=parse_cancel_request(data),
-        correlation_id=correlation,
+        request=parse_cancel_request(call.data),
+        correlation_id=call.correlation_id,
     )
     return JSONResponse({"id": appointment.appointment_id, "status": appointment.status})
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -19,6 +21,8 @@ from cancelgate.domain.errors import NotFound, RuleViolation, UpstreamUnavailabl
 from cancelgate.ux.errors import UxError
 from cancelgate.ux.handlers import ux_error_for
 
+# Where the sandbox's routes live (each depends on `SandboxOn`), in both APIs.
+SANDBOX_PATH = re.compile(r"^(/api/connect|/ecom-ux/v1/[^/]+)/sandbox(/|$)")
 # Every method a route may serve; what a path serves is found among these.
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
 
@@ -36,6 +40,12 @@ def allowed_methods(request: Request) -> list[str]:
             route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
         )
     ]
+
+
+def hidden_sandbox_path(request: Request) -> bool:
+    """Whether this is a sandbox path while the sandbox is off: then every method is answered
+    as an unknown path, not 405 (which would say that the route exists)."""
+    return not request.app.state.runtime.sandbox and bool(SANDBOX_PATH.match(request.url.path))
 
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> ConnectError:
@@ -75,6 +85,12 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map domain and framework errors to error responses: UX envelope on UX paths, else Connect."""
 
     async def handle(request: Request, exc: Exception) -> Response:
+        if (
+            isinstance(exc, StarletteHTTPException)
+            and exc.status_code == 405
+            and hidden_sandbox_path(request)
+        ):
+            exc = StarletteHTTPException(404)
         ux = ux_error_for(request, exc)
         return ux.response() if ux is not None else _connect_error(request, exc).response()
 

@@ -11,6 +11,8 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cancelgate.connect.versions import DEPRECATED_SCOPE_KEY, deprecation_headers
+from cancelgate.observability.tracing import tag_request
+from cancelgate.rate_limits import HEADERS_SCOPE_KEY as RATE_LIMIT_HEADERS_KEY
 from cancelgate.web.error_formats import internal_error_for
 
 log = structlog.get_logger(__name__)
@@ -53,6 +55,7 @@ class SecurityHeadersMiddleware:
             return
         started = False
         request_id = request_id_of(scope)
+        tag_request(request_id)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
@@ -64,6 +67,8 @@ class SecurityHeadersMiddleware:
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
                 if scope.get(DEPRECATED_SCOPE_KEY):
                     headers += self.deprecation
+                # RateLimit-Policy and RateLimit of a limited operation (rate_limits.py).
+                headers += scope.get(RATE_LIMIT_HEADERS_KEY, ())
                 message["headers"] = headers
             await send(message)
 

@@ -11,14 +11,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from cancelgate import __version__
 from cancelgate.connect.formats import instant
 from cancelgate.db.database import UnitOfWork
 from cancelgate.egress import TargetRefused
+from cancelgate.observability import metrics
+from cancelgate.observability.tracing import span, tracing_on
 from cancelgate.webhooks import events, policy, repository
 from cancelgate.webhooks.repository import (
     FAILED,
@@ -55,23 +60,36 @@ class Answer:
     retry_after: str | None
 
 
+def event_body(event: EventRow) -> bytes:
+    """An event's payload as every delivery sends it (and the events stream's `data:`): JSON
+    on one line, keys in their documented order."""
+    return json.dumps(event.payload, separators=(",", ":")).encode()
+
+
+def event_headers(event: EventRow) -> dict[str, str]:
+    """The headers of an event's deliveries that are the event's own: the same for every
+    subscription and attempt (the events feed shows them). Not the sender's `User-Agent`, nor
+    `webhook-timestamp` and `webhook-signature`, which each attempt makes for its subscription."""
+    return {
+        "Content-Type": "application/json",
+        "z-event-type": f"{event.type}.event",
+        "z-notification-type": f"{event.type}.notification",
+        "z-notification-model": event.model,
+        "webhook-id": str(event.id),
+    }
+
+
 def build_request(
     subscription: SubscriptionRow, event: EventRow, secrets_in_use: list[str], now: datetime
 ) -> Outgoing:
     """The POST for an event: JSON payload, z-* headers, Standard Webhooks signature."""
-    body = json.dumps(event.payload, separators=(",", ":")).encode()
-    message_id = str(event.id)
+    body = event_body(event)
+    headers = event_headers(event)
+    message_id = headers["webhook-id"]
     timestamp = int(now.timestamp())
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "z-event-type": f"{event.type}.event",
-        "z-notification-type": f"{event.type}.notification",
-        "z-notification-model": event.model,
-        "webhook-id": message_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature_header(secrets_in_use, message_id, timestamp, body),
-    }
+    headers["User-Agent"] = USER_AGENT
+    headers["webhook-timestamp"] = str(timestamp)
+    headers["webhook-signature"] = signature_header(secrets_in_use, message_id, timestamp, body)
     return Outgoing(subscription.url, body, headers)
 
 
@@ -91,14 +109,42 @@ async def send(http: httpx.AsyncClient, outgoing: Outgoing) -> Answer:
         # The egress client checks the URL again, resolves it once, dials a checked address.
         response = await http.post(outgoing.url, content=outgoing.body, headers=outgoing.headers)
     except TargetRefused as exc:
+        metrics.count_webhook_attempt("refused")
         return Answer(None, _since(started), f"refused: {exc}"[:500], None)
     except httpx.HTTPError as exc:
+        timed_out = isinstance(exc, httpx.TimeoutException)
+        metrics.count_webhook_attempt("timeout" if timed_out else "error")
         return Answer(None, _since(started), f"{type(exc).__name__}: {exc}"[:500], None)
+    metrics.count_webhook_attempt(metrics.webhook_outcome(response.status_code))
     return Answer(response.status_code, _since(started), None, response.headers.get("retry-after"))
 
 
 def _since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
+
+
+async def _traced_send(
+    http: httpx.AsyncClient, outgoing: Outgoing, delivery_id: int, event: EventRow
+) -> Answer:
+    """`send`, in span `webhook attempt` while tracing is on. No `traceparent` goes to the
+    receiver (a tenant's: our traces are not theirs to join), and the span names the URL's host
+    only (a path or query may hold the receiver's secret)."""
+    if not tracing_on():
+        return await send(http, outgoing)
+    attributes: dict[str, AttributeValue] = {
+        "cancelgate.delivery.id": delivery_id,
+        "cancelgate.event.id": str(event.id),
+        "cancelgate.event.type": event.type,
+        "http.request.method": "POST",
+        "server.address": urlsplit(outgoing.url).hostname or "",
+    }
+    with span("webhook attempt", kind=SpanKind.CLIENT, attributes=attributes) as current:
+        answer = await send(http, outgoing)
+        if answer.status_code is not None:
+            current.set_attribute("http.response.status_code", answer.status_code)
+        if answer.status_code is None or not 200 <= answer.status_code < 300:
+            current.set_status(StatusCode.ERROR, answer.error or f"HTTP {answer.status_code}")
+    return answer
 
 
 async def attempt(
@@ -124,7 +170,7 @@ async def attempt(
     outgoing = build_request(
         subscription, event, secrets_in_use(sealing_key, subscription, now), now
     )
-    answer = await send(http, outgoing)
+    answer = await _traced_send(http, outgoing, delivery_id, event)
     log.info(
         "webhook_attempt",
         delivery_id=delivery_id,

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import UUID
 
 from cancelgate.db.database import UnitOfWork, compiled
 from cancelgate.jobs.app import defer, jobs_app
+from cancelgate.observability.tracing import job_trace, span
 from cancelgate.webhooks.models import Event, WebhookDelivery, WebhookSubscription
 from cancelgate.webhooks.repository import DELIVERY_COLUMNS, PENDING, DeliveryRow
 
@@ -72,24 +73,29 @@ async def record_event(
     subject_id: int,
     payload: dict[str, Any],
 ) -> uuid.UUID:
-    """Add an event and a delivery to each subscription that wants it; the event's id."""
-    event_id = await add_event(
-        uow,
-        tenant_id=tenant_id,
-        event_type=event_type,
-        model=model,
-        subject_id=subject_id,
-        payload=payload,
-    )
-    if tenant_id is None:
-        return event_id  # the UX API's events have no tenant, hence no subscribers
-    params = {"event_id": event_id, "tenant_id": tenant_id, "types": [event_type]}
-    delivery_ids = [row[0] for row in await uow.returning(INSERT_DELIVERIES, params)]
-    if delivery_ids:
-        await jobs_app.configure_task(
-            DELIVER_TASK, allow_unknown=False, connection=await uow.connection()
-        ).batch_defer_async(*({"delivery_id": delivery_id} for delivery_id in delivery_ids))
-    return event_id
+    """Add an event and a delivery to each subscription that wants it; the event's id.
+
+    Traced as span `event <type>`, which the deliveries' jobs continue from."""
+    with span(f"event {event_type}", attributes={"cancelgate.event.type": event_type}) as current:
+        event_id = await add_event(
+            uow,
+            tenant_id=tenant_id,
+            event_type=event_type,
+            model=model,
+            subject_id=subject_id,
+            payload=payload,
+        )
+        current.set_attribute("cancelgate.event.id", str(event_id))
+        if tenant_id is None:
+            return event_id  # the UX API's events have no tenant, hence no subscribers
+        params = {"event_id": event_id, "tenant_id": tenant_id, "types": [event_type]}
+        delivery_ids = [row[0] for row in await uow.returning(INSERT_DELIVERIES, params)]
+        if delivery_ids:
+            trace = job_trace()
+            await jobs_app.configure_task(
+                DELIVER_TASK, allow_unknown=False, connection=await uow.connection()
+            ).batch_defer_async(*({"delivery_id": id_, **trace} for id_ in delivery_ids))
+        return event_id
 
 
 async def add_event(

@@ -7,14 +7,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
+    Identity,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSON, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,6 +30,8 @@ class Event(Base):
     """Something that happened to a tenant's object, with the payload subscribers receive."""
 
     __tablename__ = "events"
+    # The feed reads a tenant's events in (txid, seq) order.
+    __table_args__ = (Index("ix_events_tenant_id_txid_seq", "tenant_id", "txid", "seq"),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     # None for events of the UX API, whose callers are channels rather than tenants.
@@ -37,6 +43,13 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     occurred_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
+    )
+    # Numbered as inserted, by the database (migration 0008): ties within a transaction.
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
+    # The writing transaction, by the database: the feed shows an event only once every
+    # transaction older than it has ended, so events that commit later always sort later.
+    txid: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("(pg_current_xact_id()::text)::bigint")
     )
 
 
@@ -68,7 +81,16 @@ class WebhookDelivery(Base):
     """One event to one subscription: at least once, with a stable webhook-id (the event id)."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (UniqueConstraint("subscription_id", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id"),
+        # The backlog the metrics read (count and oldest of the pending ones), whatever the
+        # table's size (migration 0010).
+        Index(
+            "ix_webhook_deliveries_pending_created_at",
+            "created_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)

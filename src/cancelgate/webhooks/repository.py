@@ -22,6 +22,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -483,3 +484,26 @@ async def set_subscription_health(
         "failing_since": failing_since,
     }
     await uow.execute(SET_SUBSCRIPTION_HEALTH, params)
+
+
+# Every tenant's deliveries not yet settled, and how long the oldest has been waiting, for the
+# metrics: one read of the partial index on pending deliveries (the status written into the
+# statement, not bound, so that even a generic plan of the prepared statement can use it).
+PENDING_BACKLOG = compiled(
+    text(
+        """
+        SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+        FROM webhook_deliveries
+        WHERE status = 'pending'
+        """
+    )
+)
+
+
+async def pending_backlog(uow: UnitOfWork) -> tuple[int, float]:
+    """How many deliveries are pending, across every tenant, and the oldest one's age in
+    seconds (0 when none is)."""
+    row = await uow.one(PENDING_BACKLOG)
+    if row is None:
+        return 0, 0.0
+    return int(row[0]), max(0.0, float(row[1]))

@@ -7,6 +7,7 @@ from cancelgate.settings import Settings
 from cancelgate.upstream.csg.http import CsgHttpAdapter
 from cancelgate.upstream.csg.port import CsgPort
 from cancelgate.upstream.csg.simulator import CsgSimulator
+from cancelgate.upstream.measured import MeasuredCsg
 
 
 def make_csg_simulator(settings: Settings, database: Database) -> CsgSimulator:
@@ -15,11 +16,15 @@ def make_csg_simulator(settings: Settings, database: Database) -> CsgSimulator:
 
 
 def make_csg_port(settings: Settings, database: Database) -> CsgPort:
-    """The simulator unless CANCELGATE_CSG_MODE=http."""
+    """The simulator unless CANCELGATE_CSG_MODE=http; each call timed unless
+    CANCELGATE_METRICS=false."""
+    port: CsgPort
     if settings.csg_mode == "http":
-        return CsgHttpAdapter(
+        port = CsgHttpAdapter(
             settings.csg_base_url,
             connect_timeout=settings.csg_connect_timeout_seconds,
             read_timeout=settings.csg_timeout_seconds,
         )
-    return make_csg_simulator(settings, database)
+    else:
+        port = make_csg_simulator(settings, database)
+    return MeasuredCsg(port) if settings.metrics else port

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 import httpx
 
+from cancelgate.observability.tracing import instrument_http
 from cancelgate.upstream.csg.port import (
     CsgCancellation,
     CsgCancelled,
@@ -31,6 +32,7 @@ class CsgHttpAdapter:
     def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float) -> None:
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        instrument_http(self.client)  # a client span and `traceparent` while tracing is on
 
     async def cancel_appointment(self, cancellation: CsgCancellation) -> CsgOutcome:
         """POST …/{businessId}/appointments/{id}/cancel, passing the correlation id on."""

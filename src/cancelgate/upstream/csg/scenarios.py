@@ -21,6 +21,39 @@ SCENARIOS = (
     CSG_UNAVAILABLE,
     CSG_SLOW,
 )
+# Each scenario's fixture, and what the UX API's PATCH does with it: (description, outcome).
+# The one source of the sandbox's catalogue (GET /api/connect/sandbox/scenarios) and of the
+# README's table, which says the same (tests/unit/test_scenario_catalogue.py).
+ABOUT: dict[str, tuple[str, str]] = {
+    INSTALLATION: (
+        "orderClass S, confirmed, billing account 8211990010043396 (the seed's).",
+        '200 {"id", "status": "cancelled"} with the seed\'s installation body',
+    ),
+    TECHNICAL: (
+        "orderClass T, confirmed.",
+        "200 with the seed's technical body",
+    ),
+    ALREADY_CANCELLED: (
+        "orderClass S, already cancelled.",
+        "200 again (PATCH is idempotent), CSG is not called",
+    ),
+    COMPLETED: (
+        "orderClass S, completed.",
+        '400 "Appointment … is completed and cannot be cancelled."',
+    ),
+    CSG_REFUSES: (
+        "orderClass S, confirmed; a technician is dispatched.",
+        "CSG refuses: 400 with its reason",
+    ),
+    CSG_UNAVAILABLE: (
+        "orderClass S, confirmed; CSG is down.",
+        "500 Internal Server Error",
+    ),
+    CSG_SLOW: (
+        "orderClass S, confirmed; CSG answers after 20 s (CANCELGATE_SIM_CSG_SLOW_SECONDS).",
+        "past our timeout (CANCELGATE_CSG_TIMEOUT_SECONDS): 500",
+    ),
+}
 # The billing account of the installation scenario (the seed's example).
 SEED_BILLING_ACCOUNT = "8211990010043396"
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, select, update
 
 from cancelgate.db.database import Database, UnitOfWork, compiled, fields_of
+from cancelgate.observability.tracing import traced
 from cancelgate.upstream.csg import scenarios
 from cancelgate.upstream.csg.port import (
     CsgCancellation,
@@ -20,6 +21,9 @@ from cancelgate.upstream.csg.port import (
 )
 from cancelgate.upstream.csg.scenarios import Verdict
 from cancelgate.upstream.csg.sim_models import SimCsgAppointment
+
+# On the span of each call (see cancelgate.observability.tracing): the CSG here is ours.
+SIMULATED = {"cancelgate.upstream": "csg simulator"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,7 @@ class CsgSimulator:
         self.database = database
         self.slow_seconds = slow_seconds
 
+    @traced("csg cancel", attributes=SIMULATED)
     async def cancel_appointment(self, cancellation: CsgCancellation) -> CsgOutcome:
         """Cancel as the scenario says; a repeat on a cancelled appointment succeeds again."""
         async with self.database.unit_of_work() as uow:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cancelgate.db.database import Database
 from cancelgate.settings import Settings
+from cancelgate.upstream.measured import MeasuredNbn
 from cancelgate.upstream.nbn.http import NbnHttpAdapter
 from cancelgate.upstream.nbn.port import NbnPort
 from cancelgate.upstream.nbn.simulator import NbnSimulator
@@ -19,11 +20,15 @@ def make_simulator(settings: Settings, database: Database) -> NbnSimulator:
 
 
 def make_nbn_port(settings: Settings, database: Database) -> NbnPort:
-    """The simulator unless CANCELGATE_NBN_MODE=http."""
+    """The simulator unless CANCELGATE_NBN_MODE=http; each call timed unless
+    CANCELGATE_METRICS=false."""
+    port: NbnPort
     if settings.nbn_mode == "http":
-        return NbnHttpAdapter(
+        port = NbnHttpAdapter(
             settings.nbn_base_url,
             connect_timeout=settings.nbn_connect_timeout_seconds,
             read_timeout=settings.nbn_read_timeout_seconds,
         )
-    return make_simulator(settings, database)
+    else:
+        port = make_simulator(settings, database)
+    return MeasuredNbn(port) if settings.metrics else port

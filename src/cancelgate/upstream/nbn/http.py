@@ -9,6 +9,7 @@ from urllib.parse import quote
 import httpx
 
 from cancelgate.domain.appointments import NbnCheck
+from cancelgate.observability.tracing import instrument_http
 from cancelgate.upstream.nbn.port import (
     CancelAccepted,
     CancelOutcome,
@@ -39,6 +40,7 @@ class NbnHttpAdapter:
     def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float) -> None:
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        instrument_http(self.client)  # a client span and `traceparent` while tracing is on
 
     async def _send(
         self, method: str, path: str, headers: dict[str, str], body: Any = None
@@ -51,7 +53,9 @@ class NbnHttpAdapter:
             raise NbnUnavailable(f"{method} {path}: HTTP {response.status_code}")
         return response
 
-    async def check_cancellable(self, *, nbn_appointment_id: str) -> NbnCheck:
+    async def check_cancellable(
+        self, *, nbn_appointment_id: str, at: datetime | None = None
+    ) -> NbnCheck:
         """GET …/{id}/cancellability."""
         path = f"{API}/{quote(nbn_appointment_id)}/cancellability"
         response = await self._send("GET", path, {})
@@ -62,13 +66,20 @@ class NbnHttpAdapter:
         except (ValueError, KeyError, TypeError) as exc:
             raise NbnUnavailable(f"unexpected answer from the nbn: {response.text[:200]}") from exc
 
-    async def cancel(self, *, nbn_appointment_id: str, request_key: str) -> CancelOutcome:
+    async def cancel(
+        self, *, nbn_appointment_id: str, request_key: str, at: datetime | None = None
+    ) -> CancelOutcome:
         """POST …/{id}/cancellations with the request key as Idempotency-Key."""
         path = f"{API}/{quote(nbn_appointment_id)}/cancellations"
         return cancel_outcome(await self._send("POST", path, {"Idempotency-Key": request_key}))
 
     async def cancel_service(
-        self, *, nbn_service_id: str, cancellation_date: date, request_key: str
+        self,
+        *,
+        nbn_service_id: str,
+        cancellation_date: date,
+        request_key: str,
+        at: datetime | None = None,
     ) -> CancelOutcome:
         """POST /nbn/v1/services/{id}/cancellations with the request key as Idempotency-Key."""
         path = f"{SERVICES_API}/{quote(nbn_service_id)}/cancellations"

@@ -31,18 +31,32 @@ class NbnUnavailable(Exception):
 
 
 class NbnPort(Protocol):
-    """Appointment and service cancellation at the nbn."""
+    """Appointment and service cancellation at the nbn.
 
-    async def check_cancellable(self, *, nbn_appointment_id: str) -> NbnCheck:
+    `at` is "now" on the caller's business clock (a sandbox tenant's test clock may run
+    ahead): the simulator decides the point of no return and stamps its answers with it; a real
+    nbn keeps its own time and the HTTP adapter ignores it.
+    """
+
+    async def check_cancellable(
+        self, *, nbn_appointment_id: str, at: datetime | None = None
+    ) -> NbnCheck:
         """Whether the appointment can be cancelled now (a synchronous pre-check)."""
         ...
 
-    async def cancel(self, *, nbn_appointment_id: str, request_key: str) -> CancelOutcome:
+    async def cancel(
+        self, *, nbn_appointment_id: str, request_key: str, at: datetime | None = None
+    ) -> CancelOutcome:
         """Cancel the appointment; the same request_key never cancels twice."""
         ...
 
     async def cancel_service(
-        self, *, nbn_service_id: str, cancellation_date: date, request_key: str
+        self,
+        *,
+        nbn_service_id: str,
+        cancellation_date: date,
+        request_key: str,
+        at: datetime | None = None,
     ) -> CancelOutcome:
         """Cancel the service (its date has come); the same request_key never cancels twice."""
         ...

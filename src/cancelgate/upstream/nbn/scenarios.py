@@ -30,6 +30,56 @@ SCENARIOS = (
     OTHER_TENANT,
 )
 
+# Each scenario's fixture, and what a cancellation request for it does: (description, outcome).
+# The one source of the sandbox's catalogue (GET /api/connect/sandbox/scenarios) and of the
+# README's table, which says the same (tests/unit/test_scenario_catalogue.py).
+ABOUT: dict[str, tuple[str, str]] = {
+    BOOKED: (
+        "Booked a week ahead, long before the point of no return.",
+        "201; the outcome is 200 within milliseconds",
+    ),
+    BOOKED_SLOW: (
+        "Booked a week ahead; the nbn is slow to process its cancellation.",
+        "201; the nbn takes about 3 s (CANCELGATE_SIM_SLOW_SECONDS), "
+        "so a GET sees 202 + Retry-After first",
+    ),
+    COMPLETE: (
+        "Complete: the work was done.",
+        "422 constraints.appointment.not.booked (rejectedValue complete)",
+    ),
+    CANCELLATION_IN_PROGRESS: (
+        "Booked, with a cancellation already in progress that never ends.",
+        "422 constraints.appointment-cancellation.in.progress",
+    ),
+    PENDING_CANCELLATION: (
+        "Booked; the nbn already holds it as Pending Cancellation.",
+        '422 constraints.appointment.not.cancellable "Appointment is already pending '
+        'cancellation."',
+    ),
+    PAST_PONR: (
+        "Booked for tomorrow morning: within the nbn's point of no return "
+        "(CANCELGATE_CANCELLATION_PONR_HOURS).",
+        '422 constraints.appointment.not.cancellable "Appointment is past point of no return."',
+    ),
+    INVALID_STATE: (
+        "Booked; the nbn holds it In Progress.",
+        '422 constraints.appointment.not.cancellable "Appointment not in a valid state to cancel."',
+    ),
+    UPSTREAM_UNAVAILABLE: (
+        "Booked; the nbn cannot be reached about it.",
+        "502 remote.call.error",
+    ),
+    FAILS_IN_PROCESSING: (
+        "Booked; the nbn accepts its cancellation, then refuses it in processing.",
+        "201; the outcome is 422 constraints.appointment-cancellation.failed "
+        "(the nbn's cPoNR refusal)",
+    ),
+    OTHER_TENANT: (
+        "Booked, of tenant other: seeded by serve --demo, never made on demand.",
+        "404: it belongs to tenant other",
+    ),
+}
+
 # nbn-side statuses
 NBN_BOOKED = "Booked"
 NBN_PENDING_CANCELLATION = "Pending Cancellation"

@@ -28,6 +28,53 @@ SCENARIOS = (
     OTHER_TENANT,
 )
 
+# Each scenario's fixture (its state), and what a cancellation does with it: (description,
+# outcome). The one source of the sandbox's catalogue (GET /api/connect/sandbox/scenarios) and
+# of the README's table, which says the same (tests/unit/test_scenario_catalogue.py).
+ABOUT: dict[str, tuple[str, str]] = {
+    ACTIVE: (
+        "Eligible, no cancellation.",
+        "the nbn completes it (COMPLETED, cancelled: true, event service.cancelled)",
+    ),
+    CANCELLATION_REQUESTED: (
+        "REQUESTED for 14 days ahead.",
+        "reschedule, abort, or submit it now",
+    ),
+    CANCELLATION_IN_ERROR: (
+        "IN_ERROR with errorDetail.",
+        "reschedule or abort it",
+    ),
+    CANCELLATION_IN_PROGRESS: (
+        "IN_PROGRESS at the nbn for good.",
+        "GET answers 202; request 422 already.requested; reschedule/abort 422 not.requested",
+    ),
+    CANCELLED: (
+        "COMPLETED: the service is cancelled.",
+        "a request is 422 not.eligible",
+    ),
+    NOT_ELIGIBLE: (
+        "canRequestCancellation: false.",
+        "a request is 422 constraints.service.not.eligible.for.cancellation",
+    ),
+    REJECTED_BY_NBN: (
+        "Eligible, no cancellation; the nbn will refuse it.",
+        "the outcome is 422 constraints.service-cancellation.rejected with the nbn's reason; "
+        "event service.cancellation-rejected",
+    ),
+    NBN_FLAKY: (
+        "Eligible, no cancellation; the nbn errors once.",
+        "the first submission errors (IN_ERROR_RETRY), the resubmission completes",
+    ),
+    NBN_DOWN: (
+        "Eligible, no cancellation; the nbn is down.",
+        "every submission errors; after CANCELGATE_JOB_MAX_ATTEMPTS it ends IN_ERROR",
+    ),
+    OTHER_TENANT: (
+        "Eligible, of tenant other: seeded by serve --demo, never made on demand.",
+        "404 everywhere: it belongs to tenant other",
+    ),
+}
+
 # nbn-side statuses of a service
 NBN_ACTIVE = "Active"
 NBN_CANCELLED = "Cancelled"

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from cancelgate.db.database import Database, UnitOfWork, compiled
 from cancelgate.domain.appointments import NbnCheck
+from cancelgate.observability.tracing import traced
 from cancelgate.upstream.nbn import scenarios, service_scenarios
 from cancelgate.upstream.nbn.port import (
     CancelAccepted,
@@ -28,6 +29,8 @@ from cancelgate.upstream.nbn.sim_models import (
 
 ACCEPTED = "accepted"
 REFUSED = "refused"
+# On the span of each call (see cancelgate.observability.tracing): the nbn here is ours.
+SIMULATED = {"cancelgate.upstream": "nbn simulator"}
 
 APPOINTMENT = compiled(
     select(
@@ -132,7 +135,10 @@ class NbnSimulator:
         self.ponr_hours = ponr_hours
         self.slow_seconds = slow_seconds
 
-    async def check_cancellable(self, *, nbn_appointment_id: str) -> NbnCheck:
+    @traced("nbn check cancellable", attributes=SIMULATED)
+    async def check_cancellable(
+        self, *, nbn_appointment_id: str, at: datetime | None = None
+    ) -> NbnCheck:
         """Answer the pre-check from the appointment's nbn status and start time."""
         row = await self.database.one(APPOINTMENT, {"nbn_appointment_id": nbn_appointment_id})
         if row is None:
@@ -140,9 +146,12 @@ class NbnSimulator:
         scenario, status, start_time = row
         if scenario == scenarios.UPSTREAM_UNAVAILABLE:
             raise NbnUnavailable("simulated outage")
-        return scenarios.check(status, start_time, datetime.now(UTC), self.ponr_hours)
+        return scenarios.check(status, start_time, at or datetime.now(UTC), self.ponr_hours)
 
-    async def cancel(self, *, nbn_appointment_id: str, request_key: str) -> CancelOutcome:
+    @traced("nbn cancel", attributes=SIMULATED)
+    async def cancel(
+        self, *, nbn_appointment_id: str, request_key: str, at: datetime | None = None
+    ) -> CancelOutcome:
         """Process a cancellation once per request key; a repeated key gets the first answer."""
         params = {"nbn_appointment_id": nbn_appointment_id, "request_key": request_key}
         found = await self.database.one(SCENARIO_AND_ANSWER, params)
@@ -153,10 +162,10 @@ class NbnSimulator:
             # The nbn takes a while with this one: the client sees 202 before the outcome.
             await asyncio.sleep(self.slow_seconds)
         async with self.database.unit_of_work() as uow:
-            return await self._decide(uow, nbn_appointment_id, request_key)
+            return await self._decide(uow, nbn_appointment_id, request_key, at)
 
     async def _decide(
-        self, uow: UnitOfWork, nbn_appointment_id: str, request_key: str
+        self, uow: UnitOfWork, nbn_appointment_id: str, request_key: str, at: datetime | None
     ) -> CancelOutcome:
         # Lock, then look for the key: a concurrent retry with the same key waits here and
         # then finds the first call's answer.
@@ -165,7 +174,7 @@ class NbnSimulator:
         previous = await uow.one(ANSWER, {"request_key": request_key})
         if previous is not None:
             return _Answer(*previous).result()
-        now = datetime.now(UTC)
+        now = at or datetime.now(UTC)
         result: CancelOutcome
         if row is None:
             message = scenarios.refusal_message(NbnCheck.INVALID_STATE, nbn_appointment_id)
@@ -195,18 +204,31 @@ class NbnSimulator:
         )
         return result
 
+    @traced("nbn cancel service", attributes=SIMULATED)
     async def cancel_service(
-        self, *, nbn_service_id: str, cancellation_date: date, request_key: str
+        self,
+        *,
+        nbn_service_id: str,
+        cancellation_date: date,
+        request_key: str,
+        at: datetime | None = None,
     ) -> CancelOutcome:
         """Process a service cancellation once per request key, as the service's scenario says."""
         async with self.database.unit_of_work() as uow:
-            result = await self._decide_service(uow, nbn_service_id, cancellation_date, request_key)
+            result = await self._decide_service(
+                uow, nbn_service_id, cancellation_date, request_key, at
+            )
         if result is None:
             raise NbnUnavailable("simulated outage")
         return result
 
     async def _decide_service(
-        self, uow: UnitOfWork, nbn_service_id: str, cancellation_date: date, request_key: str
+        self,
+        uow: UnitOfWork,
+        nbn_service_id: str,
+        cancellation_date: date,
+        request_key: str,
+        at: datetime | None,
     ) -> CancelOutcome | None:
         # Lock, then look for the key (as `_decide` does).
         await uow.begin()
@@ -219,7 +241,7 @@ class NbnSimulator:
         if row is not None:
             # Committed even when the answer is "unavailable".
             await uow.execute(COUNT_SUBMISSION, {"nbn_service_id": nbn_service_id})
-        now = datetime.now(UTC)
+        now = at or datetime.now(UTC)
         result: CancelOutcome | None = None
         if decision == Verdict.ACCEPT and row is not None:
             await uow.execute(

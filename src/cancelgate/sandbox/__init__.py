@@ -1,0 +1,1 @@
+"""The sandbox: fixtures on demand and test clocks, where the installation's sandbox is on."""
