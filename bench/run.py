@@ -351,8 +351,14 @@ def few_connections(base: str, script: str, env: dict[str, str]) -> dict[str, An
 
 def status_get(base: str, env: dict[str, str], references: References) -> dict[str, Any]:
     """A GET measure: the wrk run at CONNECTIONS beside the references, then the short run at
-    FEW_CONNECTIONS."""
-    return {**ratio(wrk(base, "get.lua", env), references), **few_connections(base, "get.lua", env)}
+    FEW_CONNECTIONS. A run whose answers were errors measured nothing: it raises."""
+    figures = {
+        **ratio(wrk(base, "get.lua", env), references),
+        **few_connections(base, "get.lua", env),
+    }
+    if figures.get("non2xx") or figures.get("non2xx_8"):
+        raise RuntimeError(f"the GETs were refused: {figures}")
+    return figures
 
 
 def status_of(base: str, path: str, headers: dict[str, str]) -> int:
@@ -881,7 +887,12 @@ async def server_measures(
         results.take(
             NO_METRICS_MEASURE,
             lambda: without_metrics(
-                env, logs, get_env, references, results.figures.get("get_appointment_request")
+                env,
+                logs,
+                tenant,
+                get_path,
+                references,
+                results.figures.get("get_appointment_request"),
             ),
         )
         results.take(
@@ -930,13 +941,15 @@ async def server_measures(
 def without_metrics(
     env: dict[str, str],
     logs: Path,
-    get_env: dict[str, str],
+    tenant: Tenant,
+    get_path: str,
     references: References,
     with_metrics: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The finished GET's runs on a `serve --no-worker` of its own (same CPU, same database,
-    the same token) with CANCELGATE_METRICS=false, and `metrics_cost`: 1 - the req/s of the
-    measure just taken with metrics / the req/s without (None if that one failed)."""
+    same request, a token of its own: a token is good at the address it came from) with
+    CANCELGATE_METRICS=false, and `metrics_cost`: 1 - the req/s of the measure just taken with
+    metrics / the req/s without (None if that one failed)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     quiet = {**env, "CANCELGATE_METRICS": "false"}
@@ -945,6 +958,11 @@ def without_metrics(
         wait_for_http(base + "/readyz", timeout=60, proc=server.proc)
         if status_of(base, "/metrics", {}) != 404:
             raise RuntimeError("CANCELGATE_METRICS=false left /metrics on")
+        token = token_for(base, tenant.client_id, tenant.client_secret)
+        get_env = {
+            "BENCH_PATH": get_path,
+            "BENCH_HEADERS": header_env({"Authorization": f"Bearer {token}", "X-API-VERSION": "8"}),
+        }
         figures = status_get(base, get_env, references)
     finally:
         server.stop(timeout=STOP_SECONDS)
