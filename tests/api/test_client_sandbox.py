@@ -478,8 +478,9 @@ async def test_listen_forwards_signed_events_of_the_chosen_types_until_stopped(
         assert received.headers[name.lower()] == forwarded.headers[name], name
     assert received.path == "/hook"
 
-    # The same profile gets the same secret next time; SIGTERM stops it cleanly too.
-    with listening(env, "--json", "--forward-to", hook.url) as again:
+    # The same profile gets the same secret next time; SIGTERM stops it cleanly too, also when
+    # started as a shell's background job (SIGINT ignored from the start).
+    with listening(env, "--json", "--forward-to", hook.url, background=True) as again:
         first = again.out.expect(r"^\{.*\}$")
         assert json.loads(first.group(0)) == {"secret": expected_secret}
         again.err.expect(r"^Ready: forwarding every event to ")
@@ -553,8 +554,13 @@ class Listener:
         return f"exit {self.code}\nstdout: {self.out.text()}\nstderr: {self.err.text()}"
 
 
+def ignore_sigint() -> None:
+    """What a non-interactive shell does to a job it starts in the background."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextmanager
-def listening(env: dict[str, str], *args: str) -> Iterator[Listener]:
+def listening(env: dict[str, str], *args: str, background: bool = False) -> Iterator[Listener]:
     """`cancelgate client [--json] listen …` running for the block (killed if still running)."""
     options = ["--json"] if "--json" in args else []
     rest = [a for a in args if a != "--json"]
@@ -564,6 +570,7 @@ def listening(env: dict[str, str], *args: str) -> Iterator[Listener]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ignore_sigint if background else None,
     )
     assert proc.stdout is not None and proc.stderr is not None
     listener = Listener(proc, Lines(proc.stdout), Lines(proc.stderr))

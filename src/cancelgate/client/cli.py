@@ -572,7 +572,9 @@ def listen(
         message = f"unknown event type {', '.join(unknown)}; use {', '.join(EVENT_TYPES)}"
         _fail(Exit.USAGE, message, {"usage": message}, options.json)
     secret = listen_secret(*_listen_key(options))
-    # Ctrl-C or SIGTERM: stop between events, or mid-wait, and exit 0.
+    # Ctrl-C or SIGTERM: stop between events, or mid-wait, and exit 0. SIGINT is restored
+    # first: a shell starts a background job with it ignored, and SIGTERM goes through it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     with (
         _client(ctx) as (api, _),
