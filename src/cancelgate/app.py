@@ -17,6 +17,7 @@ from cancelgate.auth.principal import Authenticator
 from cancelgate.auth.principal_cache import PrincipalCache
 from cancelgate.auth.router import router as auth_router
 from cancelgate.connect.openapi import finish_document
+from cancelgate.console.router import router as console_router
 from cancelgate.db.embedded import release_embedded
 from cancelgate.db.listener import Listener
 from cancelgate.health import router as health_router
@@ -138,6 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ux_fixtures_router)
     app.include_router(clock_router)
     app.include_router(health_router)
+    app.include_router(console_router)
     if settings.metrics:
         app.add_route(METRICS_PATH, metrics_endpoint, methods=["GET"], include_in_schema=False)
 

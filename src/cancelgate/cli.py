@@ -1,4 +1,4 @@
-"""The `cancelgate` command: serve, worker, migrate, clients, simulator, client."""
+"""The `cancelgate` command: serve, worker, migrate, clients, operators, simulator, client."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -25,6 +26,8 @@ clients_app = typer.Typer(help="Manage API clients.")
 app.add_typer(clients_app, name="clients")
 channels_app = typer.Typer(help="Manage UX API channel clients.")
 app.add_typer(channels_app, name="channel-clients")
+operators_app = typer.Typer(help="Manage the console's operators.")
+app.add_typer(operators_app, name="operators")
 app.add_typer(client_app, name="client")
 
 DataDir = Annotated[
@@ -303,3 +306,27 @@ def channel_clients_create(
         return await create_channel_client(session, pepper, name=name, business_units=units)
 
     asyncio.run(_create_and_print(settings, create))
+
+
+@operators_app.command("create")
+def operators_create(
+    email: Annotated[str, typer.Option(help="The operator's email (their login).")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from stdin (else generated)."),
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a console operator and print their email and password (shown only this once)."""
+    from cancelgate.console.operators import create_operator
+
+    settings = _settings(data_dir)
+    password = sys.stdin.read().rstrip("\r\n") if password_stdin else None
+
+    async def create(session: AsyncSession, pepper: bytes) -> object:
+        return await create_operator(session, email=email, password=password)
+
+    try:
+        asyncio.run(_create_and_print(settings, create))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc

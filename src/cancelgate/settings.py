@@ -139,6 +139,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # The operator console at /console (answered only once an operator exists, else 404) and
+    # how long one of its sessions lasts. Failed logins wait as failed token authentications
+    # do (the rate_limit_token_failure_* knobs, per email).
+    console: bool = True
+    console_session_hours: int = Field(default=8, ge=1)
+
     # Prometheus metrics: `GET /metrics` on the API port and the measured upstream ports; off,
     # neither (and no per-request timing).
     metrics: bool = True

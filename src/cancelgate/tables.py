@@ -3,6 +3,7 @@ tests that compare the models with the migrated schema)."""
 
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.auth.models import ApiClient, Tenant, UsedAssertion
+from cancelgate.console.models import Operator, OperatorAudit
 from cancelgate.db.base import Base
 from cancelgate.idempotency.models import IdempotencyRecord
 from cancelgate.installation import Installation
@@ -28,6 +29,8 @@ __all__ = [
     "IdempotencyRecord",
     "Installation",
     "InstanceKey",
+    "Operator",
+    "OperatorAudit",
     "Service",
     "ServiceCancellation",
     "SimCsgAppointment",

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from cancelgate.client.async_client import AsyncClient
-from cancelgate.client.tokens import FileTokenStore, StoredToken, token_key
+from cancelgate.client.tokens import Credentials, FileTokenStore, StoredToken, token_key
 
 BASE = "https://cancelgate.test"
 
@@ -34,11 +34,13 @@ class Server:
         return httpx.Response(200, json={"shown": request.headers["authorization"]})
 
 
-async def run_once(server: Server, store: FileTokenStore, client_id: str = "cg_1") -> str:
+async def run_once(
+    server: Server, store: FileTokenStore, client_id: str = "cg_1", secret: str = "s3cret"
+) -> str:
     """One command's life: a client of its own, one token."""
     http = httpx.AsyncClient(transport=httpx.MockTransport(server))
     async with AsyncClient(
-        BASE, client_id=client_id, client_secret="s3cret", http=http, token_store=store
+        BASE, client_id=client_id, client_secret=secret, http=http, token_store=store
     ) as api:
         token = (await api.token()).access_token
     await http.aclose()
@@ -51,11 +53,13 @@ async def test_runs_share_one_token_until_it_nears_expiry(tmp_path: Path) -> Non
     assert server.issued == 1
     # Another client id (or token endpoint) has a token of its own.
     assert await run_once(server, store, client_id="cg_2") == "token-2"
+    # So has another secret: a kept token never stands in for credentials it was not given for.
+    assert await run_once(server, store, secret="a-stale-secret") == "token-3"
 
 
 async def test_a_token_near_its_expiry_is_replaced(tmp_path: Path) -> None:
     server, store = Server(), FileTokenStore(tmp_path / "tokens")
-    key = token_key(f"{BASE}/oauth/token", "cg_1")
+    key = token_key(f"{BASE}/oauth/token", Credentials("cg_1", client_secret="s3cret"))
     store.save(key, StoredToken("old", "Bearer", time.time() + 30))  # inside the margin
     assert await run_once(server, store) == "token-1"
     assert store.load(key) is not None and store.load(key).access_token == "token-1"  # type: ignore[union-attr]

@@ -230,7 +230,7 @@ class AsyncClient:
         """The token a previous run kept, if it still has more than its renewal margin left."""
         if self._token_store is None or self._credentials is None:
             return None
-        kept = self._token_store.load(token_key(self.token_url, self._credentials.client_id))
+        kept = self._token_store.load(token_key(self.token_url, self._credentials))
         if kept is None:
             return None
         left = kept.expires_at - time.time()
@@ -241,7 +241,7 @@ class AsyncClient:
     def _store_token(self, token: Token) -> None:
         if self._token_store is None or self._credentials is None:
             return
-        key = token_key(self.token_url, self._credentials.client_id)
+        key = token_key(self.token_url, self._credentials)
         expires_at = time.time() + token.expires_in
         self._token_store.save(key, StoredToken(token.access_token, token.token_type, expires_at))
 

@@ -105,9 +105,12 @@ class TokenStore(Protocol):
         ...
 
 
-def token_key(token_url: str, client_id: str) -> str:
-    """Whose token it is: one per token endpoint and client id."""
-    return f"{token_url}\n{client_id}"
+def token_key(token_url: str, credentials: Credentials) -> str:
+    """Whose token it is: one per token endpoint, client id and credential (a kept token is
+    never used with a secret or key other than the one that obtained it)."""
+    proof = credentials.client_secret.encode() if credentials.client_secret is not None else b""
+    proof += credentials.private_key_pem or b""
+    return f"{token_url}\n{credentials.client_id}\n{hashlib.sha256(proof).hexdigest()}"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,11 @@ class Event(Base):
 
     __tablename__ = "events"
     # The feed reads a tenant's events in (txid, seq) order.
-    __table_args__ = (Index("ix_events_tenant_id_txid_seq", "tenant_id", "txid", "seq"),)
+    __table_args__ = (
+        Index("ix_events_tenant_id_txid_seq", "tenant_id", "txid", "seq"),
+        # The console's timeline of one object (migration 0011).
+        Index("ix_events_model_subject_id", "model", "subject_id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     # None for events of the UX API, whose callers are channels rather than tenants.
@@ -90,6 +94,8 @@ class WebhookDelivery(Base):
             "created_at",
             postgresql_where=text("status = 'pending'"),
         ),
+        # An event's deliveries, for the console's timeline (migration 0011).
+        Index("ix_webhook_deliveries_event_id", "event_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

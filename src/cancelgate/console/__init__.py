@@ -1,0 +1,1 @@
+"""The operator console at /console: server-rendered pages for the installation's operators."""
