@@ -14,8 +14,9 @@ from sqlalchemy.orm import aliased
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.auth.models import ApiClient, Tenant
 from cancelgate.console.models import Operator, OperatorAudit
-from cancelgate.db.database import Database, UnitOfWork, compiled
+from cancelgate.db.database import Database, UnitOfWork, compiled, fields_of
 from cancelgate.webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from cancelgate.webhooks.repository import AttemptRow
 
 PAGE_SIZE = 50
 
@@ -237,17 +238,6 @@ class DeliveryRow:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class AttemptRow:
-    """One HTTP attempt of a delivery."""
-
-    delivery_id: int
-    attempted_at: datetime
-    status_code: int | None
-    latency_ms: int
-    error: str | None
-
-
 _EVENT = aliased(Event)
 APPOINTMENT_DELIVERIES = compiled(
     select(
@@ -264,13 +254,8 @@ APPOINTMENT_DELIVERIES = compiled(
     .order_by(WebhookDelivery.id)
 )
 APPOINTMENT_ATTEMPTS = compiled(
-    select(
-        WebhookAttempt.delivery_id,
-        WebhookAttempt.attempted_at,
-        WebhookAttempt.status_code,
-        WebhookAttempt.latency_ms,
-        WebhookAttempt.error,
-    )
+    # The delivery log's own row: one shape for an attempt wherever it is shown.
+    select(*fields_of(WebhookAttempt, AttemptRow))
     .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
     .join(_EVENT, _EVENT.id == WebhookDelivery.event_id)
     .where(_EVENT.model == "appointment", _EVENT.subject_id == bindparam("appointment_id"))
