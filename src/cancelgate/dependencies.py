@@ -72,7 +72,7 @@ async def csg(request: Request) -> CsgPort:
 
 async def sandbox_on(request: Request) -> None:
     """Nothing when the installation's sandbox is on; otherwise the 404 of an unknown path."""
-    if not runtime_of(request).sandbox:
+    if not runtime_of(request).settings.sandbox:
         raise HTTPException(status_code=404)
 
 

@@ -40,8 +40,6 @@ class Runtime:
     clock: Clock
     zone: ZoneInfo
     csg: CsgPort
-    # The installation's sandbox (fixtures, tenant clocks, loopback webhooks), as read at start.
-    sandbox: bool
     # Every webhook attempt of this process: dialled at the checked address, no redirects.
     webhook_http: httpx.AsyncClient
 
@@ -61,10 +59,9 @@ async def open_runtime(settings: Settings) -> Runtime:
     await database.open()
     keys = await load_instance_keys(database)
     await open_jobs(database.pool)
-    sandbox = settings.sandbox or await sandbox_on(database)
-    if sandbox:
-        # The sandbox delivers to the developer's own machine (http, loopback), in every
-        # process of the installation.
+    if settings.sandbox or await sandbox_on(database):
+        # The installation's sandbox, whichever process turned it on; it delivers to the
+        # developer's own machine (http, loopback). `settings.sandbox` is then the one truth.
         settings = settings.model_copy(update={"sandbox": True, "webhook_allow_insecure": True})
     return Runtime(
         settings=settings,
@@ -76,7 +73,6 @@ async def open_runtime(settings: Settings) -> Runtime:
         clock=Clock(),
         zone=ZoneInfo(settings.business_timezone),
         csg=make_csg_port(settings, database),
-        sandbox=sandbox,
         webhook_http=egress_client(
             timeout=settings.webhook_timeout_seconds,
             allow_insecure=settings.webhook_allow_insecure,

@@ -17,12 +17,12 @@ import pytest
 import pytest_asyncio
 
 from cancelgate.auth.clients import client_by_client_id, create_client, principal_of
-from cancelgate.auth.identity import Principal
 from cancelgate.client import AsyncClient
 from cancelgate.clock import Clock
 from cancelgate.demo.fixtures import create_appointment
 from cancelgate.demo.service_fixtures import create_service
 from cancelgate.keys import InstanceKeys
+from cancelgate.services.models import Service
 from cancelgate.upstream.nbn import scenarios
 from cancelgate.upstream.nbn import service_scenarios as sc
 from cancelgate.ux.clients import create_channel_client
@@ -102,12 +102,16 @@ async def register(db: Sessions, keys: InstanceKeys) -> Registered:
     return Registered(created.client_id, created.client_secret, row.tenant_id)
 
 
-async def principal(db: Sessions, client: Registered) -> Principal:
-    """The API user the client acts as (to seed its services)."""
+async def active_service(db: Sessions, client: Registered) -> Service:
+    """A new `active` service of the client's tenant, requested by the client's API user."""
     async with db() as session:
         row = await client_by_client_id(session, client.client_id)
         assert row is not None
-        return principal_of(row)
+        service = await create_service(
+            session, requester=principal_of(row), scenario=sc.ACTIVE, clock=Clock(), zone=SYDNEY
+        )
+        await session.commit()
+        return service
 
 
 async def bearer(http: httpx.AsyncClient, client: Registered) -> dict[str, str]:
@@ -161,12 +165,7 @@ async def test_status_gets_are_limited_per_client_with_fields_on_every_answer(
     counted (401, no fields)."""
     client, other = await register(db, keys), await register(db, keys)
     headers, other_headers = await bearer(http, client), await bearer(http, other)
-    async with db() as session:
-        service = await create_service(
-            session, requester=await principal(db, client), scenario=sc.ACTIVE, clock=Clock(),
-            zone=SYDNEY,
-        )  # fmt: skip
-        await session.commit()
+    service = await active_service(db, client)
     refusals = await refused_count(http, "status")
     answers = [
         await http.get(f"{SERVICES}/{service.id}", headers=headers),
@@ -347,12 +346,7 @@ async def test_the_python_client_waits_out_a_429(
     """A look made while the client's status quota is spent: the client gets the 429, waits
     its Retry-After, asks again and returns the answer."""
     client = await register(db, keys)
-    async with db() as session:
-        service = await create_service(
-            session, requester=await principal(db, client), scenario=sc.ACTIVE, clock=Clock(),
-            zone=SYDNEY,
-        )  # fmt: skip
-        await session.commit()
+    service = await active_service(db, client)
     seen: list[tuple[int, float, str | None]] = []
 
     async def record(response: httpx.Response) -> None:

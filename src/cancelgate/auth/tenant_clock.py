@@ -65,4 +65,4 @@ class TenantClocks:
 
 def clocks_of(runtime: Runtime) -> TenantClocks:
     """The process's clocks: tenants have their own only where the sandbox is on."""
-    return TenantClocks(runtime.clock, per_tenant=runtime.sandbox)
+    return TenantClocks(runtime.clock, per_tenant=runtime.settings.sandbox)

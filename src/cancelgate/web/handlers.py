@@ -45,7 +45,8 @@ def allowed_methods(request: Request) -> list[str]:
 def hidden_sandbox_path(request: Request) -> bool:
     """Whether this is a sandbox path while the sandbox is off: then every method is answered
     as an unknown path, not 405 (which would say that the route exists)."""
-    return not request.app.state.runtime.sandbox and bool(SANDBOX_PATH.match(request.url.path))
+    sandbox: bool = request.app.state.runtime.settings.sandbox
+    return not sandbox and bool(SANDBOX_PATH.match(request.url.path))
 
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> ConnectError:
