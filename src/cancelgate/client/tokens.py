@@ -158,8 +158,7 @@ class FileTokenStore:
                 partial.unlink()
 
 
-def default_token_directory(env: dict[str, str] | None = None) -> Path:
+def default_token_directory() -> Path:
     """`$XDG_CACHE_HOME/cancelgate/tokens` (~/.cache when unset)."""
-    values = os.environ if env is None else env
-    base = Path(values.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "cancelgate" / "tokens"
