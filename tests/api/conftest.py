@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from cancelgate.services.models import Service
 from cancelgate.upstream.csg.sim_models import SimCsgAppointment
 from cancelgate.ux.clients import create_channel_client
 from cancelgate.ux.models import UxAppointment
-from tests.support import SYDNEY, free_port, running
+from tests.api.console_support import Operator, create_operator
+from tests.support import SYDNEY, free_port, migrated_database, query, running
 
 Sessions = async_sessionmaker[AsyncSession]
 # The key of the private_key_jwt client (`jwt_client`) that signs its assertions.
@@ -239,3 +241,35 @@ async def new_channel(
         created = await create_channel_client(session, keys.pepper, name=name, business_units=units)
         await session.commit()
     return Channel(created.client_id, created.client_secret, http, db)
+
+
+# The console's tests: a migrated database per module, and an operator in it.
+@pytest.fixture(scope="module")
+def console_db(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[str]:
+    """A migrated database of this module's own."""
+    with migrated_database(database_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def operator(console_db: str, tmp_path_factory: pytest.TempPathFactory) -> Operator:
+    """An operator made by the command line, with the password it printed (once)."""
+    done = create_operator(console_db, tmp_path_factory.mktemp("cli"), "Ops@Example.com")
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert set(printed) == {"email", "password"}
+    assert printed["email"] == "ops@example.com"
+    assert len(printed["password"]) >= 20
+    # Stored only as an Argon2id hash.
+    [(stored,)] = query(
+        console_db, "SELECT password_hash FROM operators WHERE email = %s", "ops@example.com"
+    )
+    assert stored.startswith("$argon2id$") and printed["password"] not in stored
+    return Operator(printed["email"], printed["password"])
+
+
+@pytest.fixture
+def fresh_db(database_url: str) -> Iterator[str]:
+    """A migrated database of the test's own (no operator yet)."""
+    with migrated_database(database_url) as url:
+        yield url

@@ -8,154 +8,45 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
-import pytest
-
-from cancelgate.app import create_app
-from cancelgate.auth.clients import create_client
-from cancelgate.auth.models import Tenant
 from cancelgate.console.sessions import COOKIE, LOGIN_COOKIE, Session, encode, session_key
-from cancelgate.db.engine import make_engine, make_sessionmaker
-from cancelgate.demo.fixtures import create_appointment
-from cancelgate.keys import InstanceKeys, instance_keys_in
-from cancelgate.settings import Settings
-from cancelgate.upstream.nbn import scenarios
-from tests.support import CANCELGATE, clean_env, count, migrated_database, query
-
-BASE = "http://cancelgate.test"
-XSS = "<script>alert('x')</script>"
-
-
-def create_operator(
-    database_url: str, tmp_path: Path, email: str, password: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`cancelgate operators create` (with --password-stdin when a password is given)."""
-    env = clean_env(tmp_path) | {"DATABASE_URL": database_url, "CANCELGATE_LOG_LEVEL": "WARNING"}
-    args = [CANCELGATE, "operators", "create", "--email", email]
-    if password is not None:
-        args.append("--password-stdin")
-    return subprocess.run(
-        args, env=env, input=password or "", capture_output=True, text=True, timeout=60
-    )
-
-
-@dataclass
-class Operator:
-    email: str
-    password: str
-
-
-@pytest.fixture(scope="module")
-def console_db(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[str]:
-    """A migrated database of this module's own."""
-    with migrated_database(database_url) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def operator(console_db: str, tmp_path_factory: pytest.TempPathFactory) -> Operator:
-    """An operator made by the command line, with the password it printed (once)."""
-    done = create_operator(console_db, tmp_path_factory.mktemp("cli"), "Ops@Example.com")
-    assert done.returncode == 0, done.stderr
-    printed = json.loads(done.stdout)
-    assert set(printed) == {"email", "password"}
-    assert printed["email"] == "ops@example.com"
-    assert len(printed["password"]) >= 20
-    # Stored only as an Argon2id hash.
-    [(stored,)] = query(
-        console_db, "SELECT password_hash FROM operators WHERE email = %s", "ops@example.com"
-    )
-    assert stored.startswith("$argon2id$") and printed["password"] not in stored
-    return Operator(printed["email"], printed["password"])
-
-
-@asynccontextmanager
-async def console(database_url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The app (no worker) on the database, and an HTTP client of it (no redirects followed)."""
-    settings = Settings(
-        database_url=database_url, in_process_worker=False, log_level="WARNING", **overrides
-    )
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http,
-    ):
-        yield http
-
-
-async def login(
-    http: httpx.AsyncClient, email: str, password: str, next_: str = ""
-) -> httpx.Response:
-    """The login form fetched, then posted."""
-    page = await http.get("/console/login")
-    assert page.status_code == 200, page.text
-    token = csrf_of(page.text)
-    data = {"csrf": token, "email": email, "password": password}
-    if next_:
-        data["next"] = next_
-    return await http.post("/console/login", data=data)
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found.group(1)
-
-
-async def logged_in(http: httpx.AsyncClient, operator: Operator) -> str:
-    """Log in; the session's CSRF token (read from a page's form)."""
-    response = await login(http, operator.email, operator.password)
-    assert response.status_code == 303, response.text
-    page = await http.get("/console")
-    assert page.status_code == 200
-    return csrf_of(page.text)
-
-
-async def keys_of(database_url: str) -> InstanceKeys:
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            return await instance_keys_in(session)
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
-def fresh_db(database_url: str) -> Iterator[str]:
-    """A migrated database of the test's own (no operator yet)."""
-    with migrated_database(database_url) as url:
-        yield url
+from tests.api.console_support import (
+    XSS,
+    Operator,
+    console,
+    create_operator,
+    csrf_of,
+    enabled,
+    keys_of,
+    logged_in,
+    login,
+    make_client,
+    seed_requests,
+)
+from tests.support import count, query
 
 
 async def test_off_until_an_operator_exists_and_when_turned_off(
     fresh_db: str, tmp_path: Path
 ) -> None:
     url = fresh_db
-    if True:
-        async with console(url) as http:
-            for path in ("/console", "/console/login", "/console/static/console.css"):
-                assert (await http.get(path)).status_code == 404, path
-            assert (await http.post("/console/login", data={})).status_code == 404
-            done = create_operator(url, tmp_path, "first@example.com")
-            assert done.returncode == 0, done.stderr
-            # The console's gate is believed for a moment: wait (bounded) until it opens.
-            deadline = time.monotonic() + 10
-            while (await http.get("/console/login")).status_code != 200:
-                assert time.monotonic() < deadline, "the console did not open"
-                await http.get("/healthz")
-        async with console(url, console=False) as http:
-            assert (await http.get("/console/login")).status_code == 404
-            assert (await http.get("/console")).status_code == 404
+    async with console(url) as http:
+        for path in ("/console", "/console/login", "/console/static/console.css"):
+            assert (await http.get(path)).status_code == 404, path
+        assert (await http.post("/console/login", data={})).status_code == 404
+        done = create_operator(url, tmp_path, "first@example.com")
+        assert done.returncode == 0, done.stderr
+        # The console's gate is believed for a moment: wait (bounded) until it opens.
+        deadline = time.monotonic() + 10
+        while (await http.get("/console/login")).status_code != 200:
+            assert time.monotonic() < deadline, "the console did not open"
+            await http.get("/healthz")
+    async with console(url, console=False) as http:
+        assert (await http.get("/console/login")).status_code == 404
+        assert (await http.get("/console")).status_code == 404
 
 
 async def test_the_command_line_prints_a_working_password_once(
@@ -297,25 +188,6 @@ async def test_csrf_missing_or_wrong_is_refused(console_db: str, operator: Opera
         ).status_code == 403
 
 
-def enabled(database_url: str, client_id: str) -> bool:
-    [(value,)] = query(
-        database_url, "SELECT enabled FROM api_clients WHERE client_id = %s", client_id
-    )
-    return bool(value)
-
-
-async def make_client(database_url: str, *, tenant: str, name: str) -> dict[str, Any]:
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            keys = await instance_keys_in(session)
-            created = await create_client(session, keys.pepper, tenant=tenant, display_name=name)
-            await session.commit()
-            return {"client_id": created.client_id, "secret": created.client_secret}
-    finally:
-        await engine.dispose()
-
-
 async def test_disabling_a_client_refuses_its_tokens_and_is_audited(
     console_db: str, operator: Operator
 ) -> None:
@@ -357,37 +229,6 @@ async def test_disabling_a_client_refuses_its_tokens_and_is_audited(
         )
         == 2
     )
-
-
-async def seed_requests(database_url: str, tenant: str, client_name: str, n: int) -> list[int]:
-    """n completed appointment cancellations of one appointment of a new tenant; their ids."""
-    made = await make_client(database_url, tenant=tenant, name=client_name)
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            [tenant_row] = (
-                await session.execute(Tenant.__table__.select().where(Tenant.name == tenant))
-            ).all()
-            appointment = await create_appointment(
-                session, tenant_id=tenant_row.id, scenario=scenarios.BOOKED
-            )
-            await session.commit()
-            appointment_id = appointment.id
-    finally:
-        await engine.dispose()
-    rows = query(
-        database_url,
-        "INSERT INTO appointment_cancellations"
-        " (tenant_id, appointment_id, client_id, status, request_key, requested_on)"
-        " SELECT %s, %s, (SELECT id FROM api_clients WHERE client_id = %s), 'COMPLETED',"
-        " gen_random_uuid(), %s FROM generate_series(1, %s) RETURNING id",
-        tenant_row.id,
-        appointment_id,
-        made["client_id"],
-        datetime.now(UTC),
-        n,
-    )
-    return sorted(row[0] for row in rows)
 
 
 async def test_stored_html_is_escaped(console_db: str, operator: Operator) -> None:

@@ -1,0 +1,7 @@
+"""The console's services pages (being built)."""
+
+from __future__ import annotations
+
+from cancelgate.console.web import console_router
+
+router = console_router()

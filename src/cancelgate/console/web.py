@@ -1,0 +1,218 @@
+"""What every console page shares: the route class that turns refusals into pages, the gate
+that hides the console while it is off, the operator of a request, the CSRF check of a POST,
+rendering, and the query parsing and keyset cursors of the lists.
+
+Every page needs a session (else 303 to the login page); every POST needs the session's CSRF
+token (else 403) and writes what it did to the audit log in its own unit of work. The whole
+console answers 404, as an unknown path, while `CANCELGATE_CONSOLE` is off or no operator
+exists.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.routing import APIRoute
+from jinja2 import Environment, PackageLoader
+from starlette.exceptions import HTTPException
+from starlette.responses import RedirectResponse, Response
+
+from cancelgate.console import repository
+from cancelgate.console.paging import NO_CURSOR
+from cancelgate.console.sessions import (
+    COOKIE,
+    COOKIE_PATH,
+    Session,
+    decode,
+    same_token,
+    session_key,
+)
+from cancelgate.dependencies import DatabaseDep, Keys, SettingsDep, runtime_of
+
+# How long "the console is on" (or off) is believed before the database is asked again.
+GATE_SECONDS = 2.0
+# Pages refuse to be framed, run no script, and load only what cancelgate serves.
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+PREFIX = COOKIE_PATH
+
+_TEMPLATES = Environment(
+    loader=PackageLoader("cancelgate.console", "templates"),
+    autoescape=True,  # every value is escaped, whatever the template's name
+    auto_reload=False,
+)
+
+
+class LoginRequired(Exception):
+    """No valid session: the page redirects to the login page."""
+
+
+class CsrfRefused(Exception):
+    """A POST without the right CSRF token."""
+
+
+class LoginThrottled(Exception):
+    """Too many failed logins for this email: wait this many seconds."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+class ConsoleRoute(APIRoute):
+    """A console route: the console's refusals become pages (a redirect to the login page, a
+    403 or a 429), raised from dependencies and handlers alike."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LoginRequired:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                query = "" if request.method != "GET" else "?" + urlencode({"next": target})
+                return RedirectResponse(f"{PREFIX}/login{query}", status_code=303)
+            except CsrfRefused:
+                return render(
+                    request, "error.html", {"message": "CSRF token missing or wrong."}, 403
+                )
+            except LoginThrottled as exc:
+                response = render(
+                    request,
+                    "login.html",
+                    {"error": f"Too many failed logins: try again in {exc.seconds} s.", "csrf": ""},
+                    429,
+                )
+                response.headers["Retry-After"] = str(exc.seconds)
+                return response
+
+        return handle
+
+
+def console_router() -> APIRouter:
+    """A router of console pages (included under /console by `console.router`)."""
+    return APIRouter(route_class=ConsoleRoute)
+
+
+@dataclass
+class _Gate:
+    on: bool = False
+    until: float = 0.0
+
+
+async def console_on(request: Request, database: DatabaseDep, settings: SettingsDep) -> None:
+    """Nothing when the console is on and an operator exists; else the 404 of an unknown path."""
+    if not settings.console:
+        raise HTTPException(status_code=404)
+    gate: _Gate | None = getattr(request.app.state, "console_gate", None)
+    if gate is None:
+        gate = request.app.state.console_gate = _Gate()
+    now = time.monotonic()
+    if now >= gate.until:
+        gate.on = await repository.any_operator(database)
+        gate.until = now + GATE_SECONDS
+    if not gate.on:
+        raise HTTPException(status_code=404)
+
+
+@lru_cache(maxsize=4)
+def signing_key(sealing_key: bytes) -> bytes:
+    """The session-signing key of an installation's sealing key (derived once)."""
+    return session_key(sealing_key)
+
+
+@dataclass(frozen=True)
+class Current:
+    """The operator of a request, and their session."""
+
+    operator_id: int
+    email: str
+    session: Session
+
+
+async def current(request: Request, database: DatabaseDep, keys: Keys) -> Current:
+    """The request's operator: a valid session of an enabled operator that has not logged out."""
+    session = decode(request.cookies.get(COOKIE), signing_key(keys.sealing_key))
+    if session is None:
+        raise LoginRequired
+    row = await repository.session_row(database, session.operator_id)
+    if row is None or row.disabled or session.issued_us <= row.valid_after_us:
+        raise LoginRequired
+    return Current(row.id, row.email, session)
+
+
+CurrentOperator = Annotated[Current, Depends(current)]
+
+
+async def checked(operator: CurrentOperator, csrf: Annotated[str | None, Form()] = None) -> Current:
+    """The operator of a POST whose form carries their session's CSRF token."""
+    if not same_token(operator.session.csrf, csrf):
+        raise CsrfRefused
+    return operator
+
+
+Acting = Annotated[Current, Depends(checked)]
+
+
+def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
+    """A page: its template with the context, escaped, and the console's headers."""
+    sandbox = runtime_of(request).settings.sandbox
+    html = _TEMPLATES.get_template(template).render(
+        {"prefix": PREFIX, "quote": quote, "sandbox": sandbox, **context}
+    )
+    response = Response(html, status_code=status, media_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def not_found(request: Request, operator: Current, message: str) -> Response:
+    """The 404 page of a console object that does not exist."""
+    return render(request, "error.html", {"me": operator, "message": message}, 404)
+
+
+def redirect(path: str) -> Response:
+    """After a POST: see the page at `path` (under /console)."""
+    return RedirectResponse(f"{PREFIX}{path}", status_code=303)
+
+
+def secure(request: Request) -> bool:
+    """Whether the console is served over https (cookies get Secure)."""
+    return request.url.scheme == "https"
+
+
+def positive_int(value: str | None, limit: int = NO_CURSOR) -> int | None:
+    """A query's positive integer below limit (None when absent or blank); 400 otherwise."""
+    if value is None or not value.strip():
+        return None
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise HTTPException(status_code=400, detail="not a number") from exc
+    if not 0 < number < limit:
+        raise HTTPException(status_code=400, detail="out of range")
+    return number
+
+
+def text_filter(value: str | None, max_length: int = 200) -> str | None:
+    """A query's text filter, trimmed (None when absent or blank); 400 when too long."""
+    found = (value or "").strip()
+    if len(found) > max_length:
+        raise HTTPException(status_code=400, detail="too long")
+    return found or None
+
+
+def next_page(filters: dict[str, str], cursor: int | None) -> str | None:
+    """The query string of a list's next page (its filters and cursor), or None on the last."""
+    if cursor is None:
+        return None
+    return "?" + urlencode({**{k: v for k, v in filters.items() if v}, "before": cursor})
