@@ -7,6 +7,7 @@ from cancelgate.console.models import Operator, OperatorAudit
 from cancelgate.db.base import Base
 from cancelgate.idempotency.models import IdempotencyRecord
 from cancelgate.installation import Installation
+from cancelgate.jobs.models import JobAttemptError
 from cancelgate.keys import InstanceKey
 from cancelgate.services.models import Service, ServiceCancellation
 from cancelgate.upstream.csg.sim_models import SimCsgAppointment
@@ -29,6 +30,7 @@ __all__ = [
     "IdempotencyRecord",
     "Installation",
     "InstanceKey",
+    "JobAttemptError",
     "Operator",
     "OperatorAudit",
     "Service",

@@ -14,11 +14,13 @@ import structlog
 from procrastinate import JobContext
 
 from cancelgate.db.database import UnitOfWork
+from cancelgate.jobs import attempts
 from cancelgate.jobs.app import jobs_app
 from cancelgate.jobs.retry import RetryLater, WhenAsked
 from cancelgate.observability import metrics
 from cancelgate.observability.tracing import TRACE_KWARG, job_span
 from cancelgate.runtime import Runtime
+from cancelgate.upstream import calls
 
 log = structlog.get_logger(__name__)
 P = ParamSpec("P")
@@ -66,14 +68,50 @@ def task(
             runtime: Runtime = context.additional_context[RUNTIME]
             carrier = kwargs.pop(TRACE_KWARG, None)
             job = context.job
-            with timed(name), job_span(name, carrier, job_id=job.id, attempts=job.attempts):
-                async with runtime.database.unit_of_work(commit_on=(RetryLater,)) as uow:
-                    await function(Job(uow, runtime, job.attempts), *args, **kwargs)
+            assert job.id is not None  # a fetched job has its id
+            running = attempts.Running(job.id, name, job.attempts + 1)
+            with (
+                timed(name),
+                job_span(name, carrier, job_id=job.id, attempts=job.attempts),
+                calls.noting() as upstream,
+            ):
+                try:
+                    async with runtime.database.unit_of_work(commit_on=(RetryLater,)) as uow:
+                        try:
+                            await function(Job(uow, runtime, job.attempts), *args, **kwargs)
+                        except RetryLater as retry:
+                            # Kept with what the attempt recorded, in its transaction.
+                            await attempts.record_error(
+                                uow, running, attempts.RETRY, str(retry), upstream
+                            )
+                            raise
+                except RetryLater:
+                    raise
+                except Exception as exc:
+                    # The attempt's transaction rolled back: its error is kept apart.
+                    await _keep_failure(runtime, running, exc, upstream)
+                    raise
 
         run.__doc__ = function.__doc__
         return run
 
     return register
+
+
+async def _keep_failure(
+    runtime: Runtime,
+    running: attempts.Running,
+    exc: Exception,
+    upstream: list[dict[str, Any]],
+) -> None:
+    """Record a failed attempt in a transaction of its own; a failure to record is logged, never
+    raised over the job's own error."""
+    error = f"{type(exc).__name__}: {exc}"
+    try:
+        async with runtime.database.unit_of_work() as uow:
+            await attempts.record_error(uow, running, attempts.FAILED, error, upstream)
+    except Exception:
+        log.exception("job_failure_not_recorded", job_id=running.job_id, task=running.task)
 
 
 # Seconds are the sixth (last) column in procrastinate cron strings.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from cancelgate.app import create_app
 from cancelgate.auth.clients import create_client
@@ -49,16 +50,27 @@ class Operator:
 
 
 @asynccontextmanager
-async def console(database_url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The app (no worker) on the database, and an HTTP client of it (no redirects followed)."""
+async def in_process(
+    database_url: str, **overrides: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app (no worker unless asked) on the database, started, and an HTTP client of it
+    (no redirects followed)."""
     settings = Settings(
-        database_url=database_url, in_process_worker=False, log_level="WARNING", **overrides
+        **{"in_process_worker": False, "log_level": "WARNING", **overrides},
+        database_url=database_url,
     )
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http,
     ):
+        yield app, http
+
+
+@asynccontextmanager
+async def console(database_url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The app (no worker) on the database, and an HTTP client of it (no redirects followed)."""
+    async with in_process(database_url, **overrides) as (_, http):
         yield http
 
 

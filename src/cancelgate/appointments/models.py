@@ -53,6 +53,9 @@ class AppointmentCancellation(Base):
 
     __tablename__ = "appointment_cancellations"
     __table_args__ = (
+        # The console pages a tenant's or a status's requests newest first (migration 0012).
+        Index("ix_appointment_cancellations_tenant_id_id", "tenant_id", "id"),
+        Index("ix_appointment_cancellations_status_id", "status", "id"),
         # At most one cancellation in flight per appointment: the database settles races.
         Index(
             "uq_appointment_cancellations_in_progress",
@@ -63,7 +66,7 @@ class AppointmentCancellation(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("api_clients.id"))
     status: Mapped[str] = mapped_column(String(20))

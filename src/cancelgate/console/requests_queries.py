@@ -12,9 +12,11 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import aliased
 
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
+from cancelgate.appointments.service import SUBMIT_TASK
 from cancelgate.auth.models import ApiClient, Tenant
 from cancelgate.console.paging import NO_CURSOR, PAGE_SIZE, page_of
 from cancelgate.db.database import Database, compiled, fields_of
+from cancelgate.jobs.attempts import Attempt, attempts_of
 from cancelgate.webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from cancelgate.webhooks.repository import AttemptRow
 
@@ -173,11 +175,13 @@ class Timeline:
 
     request: RequestDetail
     events: list[EventRow]
+    attempts: list[Attempt]
     deliveries: list[tuple[DeliveryRow, list[AttemptRow]]]
 
 
 async def timeline(database: Database, request_id: int) -> Timeline | None:
-    """The request, its appointment's events and their deliveries with attempts (4 reads)."""
+    """The request, its job's attempts, its appointment's events and their deliveries with
+    attempts (6 reads)."""
     row = await database.one(REQUEST_DETAIL, {"request_id": request_id})
     if row is None:
         return None
@@ -191,5 +195,6 @@ async def timeline(database: Database, request_id: int) -> Timeline | None:
     return Timeline(
         request=detail,
         events=events,
+        attempts=await attempts_of(database, SUBMIT_TASK, request_id),
         deliveries=[(d, [a for a in attempts if a.delivery_id == d.id]) for d in deliveries],
     )

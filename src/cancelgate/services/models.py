@@ -43,6 +43,9 @@ class ServiceCancellation(Base):
 
     __tablename__ = "service_cancellations"
     __table_args__ = (
+        # The console pages a tenant's or a status's requests newest first (migration 0012).
+        Index("ix_service_cancellations_tenant_id_id", "tenant_id", "id"),
+        Index("ix_service_cancellations_status_id", "status", "id"),
         # At most one open request per service: the database settles races.
         Index(
             "uq_service_cancellations_open",
@@ -55,7 +58,7 @@ class ServiceCancellation(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
     status: Mapped[str] = mapped_column(String(20))
     request_date: Mapped[date] = mapped_column(Date)

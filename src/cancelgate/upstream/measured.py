@@ -14,6 +14,7 @@ import httpx
 
 from cancelgate.domain.appointments import NbnCheck
 from cancelgate.observability import metrics
+from cancelgate.upstream import calls
 from cancelgate.upstream.csg.port import (
     CsgCancellation,
     CsgOutcome,
@@ -49,16 +50,15 @@ async def measured(
     try:
         answer = await call
     except BaseException as exc:
-        metrics.observe_upstream(
-            upstream, operation, failure_outcome(exc), perf_counter() - started
-        )
+        outcome, seconds = failure_outcome(exc), perf_counter() - started
+        metrics.observe_upstream(upstream, operation, outcome, seconds)
+        calls.note(upstream, operation, outcome, seconds, str(exc) or type(exc).__name__)
         raise
-    outcome = (
-        metrics.UPSTREAM_REFUSED
-        if refused is not None and isinstance(answer, refused)
-        else metrics.UPSTREAM_OK
-    )
-    metrics.observe_upstream(upstream, operation, outcome, perf_counter() - started)
+    refusal = refused is not None and isinstance(answer, refused)
+    outcome = metrics.UPSTREAM_REFUSED if refusal else metrics.UPSTREAM_OK
+    seconds = perf_counter() - started
+    metrics.observe_upstream(upstream, operation, outcome, seconds)
+    calls.note(upstream, operation, outcome, seconds, str(answer) if refusal else None)
     return answer
 
 
