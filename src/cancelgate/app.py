@@ -17,6 +17,7 @@ from cancelgate.auth.principal import Authenticator
 from cancelgate.auth.principal_cache import PrincipalCache
 from cancelgate.auth.router import router as auth_router
 from cancelgate.connect.openapi import finish_document
+from cancelgate.console.rates import RateHistory
 from cancelgate.console.router import router as console_router
 from cancelgate.db.embedded import release_embedded
 from cancelgate.db.listener import Listener
@@ -93,9 +94,16 @@ def create_app(settings: Settings) -> FastAPI:
                     name="in-process",
                 )
             )
+        # The console's request rates: the metrics' totals, read once a minute.
+        rate_history = None
+        if settings.metrics and settings.console:
+            rate_history = app.state.rate_history = RateHistory()
+            rate_history.start()
         try:
             yield
         finally:
+            if rate_history is not None:
+                await rate_history.stop()
             await listener.stop()
             if worker_task is not None:
                 await stop_worker(worker_task)

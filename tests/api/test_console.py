@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 from cancelgate.console.sessions import COOKIE, LOGIN_COOKIE, Session, encode, session_key
+from cancelgate.ux.service import STATE_CHANGE as UX_STATE_CHANGE
 from tests.api.console_support import (
     XSS,
     Operator,
@@ -277,3 +278,29 @@ async def test_requests_are_paginated_by_keyset_and_filtered(
         assert (await http.get("/console/requests/999999999")).status_code == 404
         assert (await http.get("/console/requests/99999999999")).status_code == 400
         assert (await http.get("/console/requests", params={"id": "2147483648"})).status_code == 400
+
+
+async def test_a_timeline_shows_its_appointments_events_not_a_ux_appointments(
+    console_db: str, operator: Operator
+) -> None:
+    # UX appointments record their events under the same model name, with ids of their own.
+    [request_id] = await seed_requests(console_db, f"ux-{uuid.uuid4().hex[:6]}", "events", 1)
+    [(appointment_id, tenant_id)] = query(
+        console_db,
+        "SELECT appointment_id, tenant_id FROM appointment_cancellations WHERE id = %s",
+        request_id,
+    )
+    for event_type, tenant in (("appointment.cancelled", tenant_id), (UX_STATE_CHANGE, None)):
+        query(
+            console_db,
+            "INSERT INTO events (id, tenant_id, type, model, subject_id, payload)"
+            " VALUES (gen_random_uuid(), %s, %s, 'appointment', %s, '{}') RETURNING id",
+            tenant,
+            event_type,
+            appointment_id,
+        )
+    async with console(console_db) as http:
+        await logged_in(http, operator)
+        page = await http.get(f"/console/requests/{request_id}")
+    assert "event appointment.cancelled" in page.text
+    assert UX_STATE_CHANGE not in page.text

@@ -53,9 +53,10 @@ class AppointmentCancellation(Base):
 
     __tablename__ = "appointment_cancellations"
     __table_args__ = (
-        # The console pages a tenant's or a status's requests newest first (migration 0012).
+        # The console pages a tenant's, a status's or a day's requests newest first (0012).
         Index("ix_appointment_cancellations_tenant_id_id", "tenant_id", "id"),
         Index("ix_appointment_cancellations_status_id", "status", "id"),
+        Index("ix_appointment_cancellations_requested_on", "requested_on"),
         # At most one cancellation in flight per appointment: the database settles races.
         Index(
             "uq_appointment_cancellations_in_progress",

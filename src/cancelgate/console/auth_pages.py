@@ -28,6 +28,7 @@ from cancelgate.console.web import (
     LoginThrottled,
     console_router,
     render,
+    safe_next,
     secure,
     signing_key,
 )
@@ -38,20 +39,6 @@ log = structlog.get_logger(__name__)
 _CSS = files("cancelgate.console").joinpath("static/console.css").read_bytes()
 
 router = console_router()
-
-
-def safe_next(target: str | None) -> str:
-    """Where to go after logging in: a path of the console only (never another site)."""
-    if (
-        target
-        and target.startswith(PREFIX)
-        and not target.startswith("//")
-        and "\\" not in target
-        and all(ord(c) > 0x20 for c in target)
-        and target[len(PREFIX) : len(PREFIX) + 1] in ("", "/", "?")
-    ):
-        return target
-    return PREFIX
 
 
 @router.get("/static/console.css")

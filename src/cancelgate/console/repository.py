@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import BigInteger, bindparam, cast, func, insert, select, text
 
 from cancelgate.console.models import Operator, OperatorAudit
@@ -133,7 +134,13 @@ async def audit(
     """Record what an operator did, in the unit's transaction (with what it did)."""
     await uow.execute(
         INSERT_AUDIT,
-        {"operator_id": operator_id, "action": action, "target": target, "detail": detail},
+        {
+            "operator_id": operator_id,
+            "action": action,
+            "target": target,
+            # psycopg binds a dict only wrapped (the statement's JSONB type is SQLAlchemy's).
+            "detail": None if detail is None else Jsonb(detail),
+        },
     )
 
 

@@ -9,13 +9,14 @@ from cancelgate.console import requests_queries
 from cancelgate.console.web import (
     CurrentOperator,
     console_router,
+    day_filter,
     next_page,
     not_found,
     positive_int,
     render,
     text_filter,
 )
-from cancelgate.dependencies import DatabaseDep
+from cancelgate.dependencies import DatabaseDep, ZoneDep
 
 STATUSES = ("IN_PROGRESS", "COMPLETED", "FAILED")
 
@@ -27,12 +28,15 @@ async def requests_list(
     request: Request,
     operator: CurrentOperator,
     database: DatabaseDep,
+    zone: ZoneDep,
     before: str | None = None,
     tenant: str | None = None,
     status: str | None = None,
+    day: str | None = None,
     id: str | None = None,
 ) -> Response:
-    """Appointment cancellations, newest first, 50 a page (`?before=<id>`), filtered."""
+    """Appointment cancellations, newest first, 50 a page (`?before=<id>`), filtered by tenant,
+    status, the business day they were requested on, and id."""
     tenant_name = text_filter(tenant)
     status_name = (text_filter(status) or "").upper() or None
     rows, cursor = await requests_queries.requests_page(
@@ -40,9 +44,15 @@ async def requests_list(
         before=positive_int(before),
         tenant=tenant_name,
         status=status_name,
+        requested=day_filter(day, zone),
         request_id=positive_int(id),
     )
-    shown = {"tenant": tenant_name or "", "status": status_name or "", "id": (id or "").strip()}
+    shown = {
+        "tenant": tenant_name or "",
+        "status": status_name or "",
+        "day": (day or "").strip(),
+        "id": (id or "").strip(),
+    }
     return render(
         request,
         "requests.html",
@@ -52,6 +62,7 @@ async def requests_list(
             "next_url": next_page(shown, cursor),
             "filters": shown,
             "statuses": STATUSES,
+            "zone": zone.key,
         },
     )
 

@@ -14,9 +14,10 @@ from sqlalchemy.orm import aliased
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.appointments.service import SUBMIT_TASK
 from cancelgate.auth.models import ApiClient, Tenant
-from cancelgate.console.paging import NO_CURSOR, PAGE_SIZE, page_of
+from cancelgate.console.paging import NO_CURSOR, PAGE_SIZE, page_of, tenant_named
 from cancelgate.db.database import Database, compiled, fields_of
 from cancelgate.jobs.attempts import Attempt, attempts_of
+from cancelgate.ux.service import STATE_CHANGE as UX_STATE_CHANGE
 from cancelgate.webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from cancelgate.webhooks.repository import AttemptRow
 
@@ -54,16 +55,24 @@ _FROM = (
 
 
 @cache
-def _requests_page(tenant: bool, status: bool, request_id: bool) -> Any:
-    """The list's statement for one combination of filters (each its own plan)."""
-    statement = _FROM.where(AppointmentCancellation.id < bindparam("before"))
+def _requests_page(tenant: bool, status: bool, day: bool, request_id: bool) -> Any:
+    """The list's statement for one combination of filters (each its own plan): the page's ids
+    chosen from the requests alone (so that the planner reads the index of the filter, in page
+    order, not the primary key hoping to meet the filter's rows), then joined for display."""
+    ac = AppointmentCancellation
+    ids = select(ac.id).where(ac.id < bindparam("before"))
     if tenant:
-        statement = statement.where(Tenant.name == bindparam("tenant"))
+        ids = ids.where(ac.tenant_id == tenant_named())
     if status:
-        statement = statement.where(AppointmentCancellation.status == bindparam("status"))
+        ids = ids.where(ac.status == bindparam("status"))
+    if day:
+        ids = ids.where(
+            ac.requested_on >= bindparam("day_start"), ac.requested_on < bindparam("day_end")
+        )
     if request_id:
-        statement = statement.where(AppointmentCancellation.id == bindparam("request_id"))
-    return compiled(statement.order_by(AppointmentCancellation.id.desc()).limit(PAGE_SIZE + 1))
+        ids = ids.where(ac.id == bindparam("request_id"))
+    page = ids.order_by(ac.id.desc()).limit(PAGE_SIZE + 1).subquery("page")
+    return compiled(_FROM.join(page, page.c.id == ac.id).order_by(ac.id.desc()))
 
 
 async def requests_page(
@@ -72,16 +81,22 @@ async def requests_page(
     before: int | None,
     tenant: str | None,
     status: str | None,
+    requested: tuple[datetime, datetime] | None,
     request_id: int | None,
 ) -> tuple[list[RequestRow], int | None]:
-    """A page of appointment cancellations, newest first, and the cursor of the next (or None)."""
-    query = _requests_page(tenant is not None, status is not None, request_id is not None)
+    """A page of appointment cancellations, newest first, and the cursor of the next (or None);
+    `requested` is the [start, end) of the day they were requested on."""
+    query = _requests_page(
+        tenant is not None, status is not None, requested is not None, request_id is not None
+    )
     rows = await database.all(
         query,
         {
             "before": NO_CURSOR if before is None else before,
             "tenant": tenant,
             "status": status,
+            "day_start": requested[0] if requested else None,
+            "day_end": requested[1] if requested else None,
             "request_id": request_id,
         },
     )
@@ -125,9 +140,19 @@ class EventRow:
     occurred_at: datetime
 
 
+def _of_appointment(event: Any) -> tuple[Any, ...]:
+    """The events of the nbn appointment `appointment_id`: the UX API's appointments record
+    theirs under the same model name and their own ids, so their type is left out."""
+    return (
+        event.model == "appointment",
+        event.subject_id == bindparam("appointment_id"),
+        event.type != UX_STATE_CHANGE,
+    )
+
+
 APPOINTMENT_EVENTS = compiled(
     select(Event.id, Event.type, Event.occurred_at)
-    .where(Event.model == "appointment", Event.subject_id == bindparam("appointment_id"))
+    .where(*_of_appointment(Event))
     .order_by(Event.txid, Event.seq)
 )
 
@@ -156,7 +181,7 @@ APPOINTMENT_DELIVERIES = compiled(
     )
     .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
     .join(_EVENT, _EVENT.id == WebhookDelivery.event_id)
-    .where(_EVENT.model == "appointment", _EVENT.subject_id == bindparam("appointment_id"))
+    .where(*_of_appointment(_EVENT))
     .order_by(WebhookDelivery.id)
 )
 APPOINTMENT_ATTEMPTS = compiled(
@@ -164,7 +189,7 @@ APPOINTMENT_ATTEMPTS = compiled(
     select(*fields_of(WebhookAttempt, AttemptRow))
     .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
     .join(_EVENT, _EVENT.id == WebhookDelivery.event_id)
-    .where(_EVENT.model == "appointment", _EVENT.subject_id == bindparam("appointment_id"))
+    .where(*_of_appointment(_EVENT))
     .order_by(WebhookAttempt.id)
 )
 

@@ -1,4 +1,5 @@
-"""The statements of the tenants and clients pages."""
+"""The statements of the tenants and clients pages (what they write is auth's own: see
+`cancelgate.auth.clients`)."""
 
 from __future__ import annotations
 
@@ -13,28 +14,60 @@ from cancelgate.db.database import Database, UnitOfWork, compiled
 
 
 @dataclass(frozen=True)
-class ClientRow:
-    """An API client as the clients page lists it."""
+class TenantRow:
+    """A tenant as the tenants page lists it."""
 
     id: int
-    tenant: str
-    client_id: str
-    display_name: str
-    enabled: bool
+    name: str
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class ClientRow:
+    """An API client as the clients and tenant pages list it."""
+
+    id: int
+    tenant_id: int
+    tenant: str
+    client_id: str
+    display_name: str
+    email: str
+    enabled: bool
+    # False for a private_key_jwt client: nothing to rotate.
+    has_secret: bool
+    created_at: datetime
+
+
+TENANTS_PAGE = compiled(
+    select(Tenant.id, Tenant.name, Tenant.created_at)
+    .where(Tenant.id < bindparam("before"))
+    .order_by(Tenant.id.desc())
+    .limit(PAGE_SIZE + 1)
+)
+TENANT = compiled(
+    select(Tenant.id, Tenant.name, Tenant.created_at).where(Tenant.id == bindparam("tenant_id"))
+)
+_CLIENTS = select(
+    ApiClient.id,
+    ApiClient.tenant_id,
+    Tenant.name,
+    ApiClient.client_id,
+    ApiClient.display_name,
+    ApiClient.email,
+    ApiClient.enabled,
+    ApiClient.secret_hash.is_not(None),
+    ApiClient.created_at,
+).join(Tenant, Tenant.id == ApiClient.tenant_id)
 CLIENTS_PAGE = compiled(
-    select(
-        ApiClient.id,
-        Tenant.name,
-        ApiClient.client_id,
-        ApiClient.display_name,
-        ApiClient.enabled,
-        ApiClient.created_at,
+    _CLIENTS.where(ApiClient.id < bindparam("before"))
+    .order_by(ApiClient.id.desc())
+    .limit(PAGE_SIZE + 1)
+)
+# ix_api_clients_tenant_id finds a tenant's clients; a tenant has few.
+TENANT_CLIENTS_PAGE = compiled(
+    _CLIENTS.where(
+        ApiClient.tenant_id == bindparam("tenant_id"), ApiClient.id < bindparam("before")
     )
-    .join(Tenant, Tenant.id == ApiClient.tenant_id)
-    .where(ApiClient.id < bindparam("before"))
     .order_by(ApiClient.id.desc())
     .limit(PAGE_SIZE + 1)
 )
@@ -46,12 +79,38 @@ SET_CLIENT_ENABLED = compiled(
 )
 
 
+def _cursor(before: int | None) -> int:
+    return NO_CURSOR if before is None else before
+
+
+async def tenants_page(
+    database: Database, before: int | None
+) -> tuple[list[TenantRow], int | None]:
+    """A page of tenants, newest first, and the next page's cursor (or None)."""
+    rows = await database.all(TENANTS_PAGE, {"before": _cursor(before)})
+    return page_of(rows, TenantRow)
+
+
+async def tenant(database: Database, tenant_id: int) -> TenantRow | None:
+    """One tenant, or None."""
+    row = await database.one(TENANT, {"tenant_id": tenant_id})
+    return None if row is None else TenantRow(*row)
+
+
 async def clients_page(
     database: Database, before: int | None
 ) -> tuple[list[ClientRow], int | None]:
     """A page of API clients, newest first, and the next page's cursor (or None)."""
-    rows = await database.all(CLIENTS_PAGE, {"before": NO_CURSOR if before is None else before})
+    rows = await database.all(CLIENTS_PAGE, {"before": _cursor(before)})
     return page_of(rows, ClientRow)
+
+
+async def tenant_clients_page(
+    database: Database, tenant_id: int, before: int | None
+) -> tuple[list[ClientRow], int | None]:
+    """A page of one tenant's API clients, newest first, and the next page's cursor (or None)."""
+    params = {"tenant_id": tenant_id, "before": _cursor(before)}
+    return page_of(await database.all(TENANT_CLIENTS_PAGE, params), ClientRow)
 
 
 async def set_client_enabled(uow: UnitOfWork, client_id: str, *, enabled: bool) -> bool:

@@ -10,12 +10,15 @@ exists.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.routing import APIRoute
@@ -23,6 +26,7 @@ from jinja2 import Environment, PackageLoader
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
+from cancelgate.clock import start_of_day
 from cancelgate.console import repository
 from cancelgate.console.paging import NO_CURSOR
 from cancelgate.console.sessions import (
@@ -43,6 +47,7 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 PREFIX = COOKIE_PATH
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 _TEMPLATES = Environment(
     loader=PackageLoader("cancelgate.console", "templates"),
@@ -175,9 +180,14 @@ def render(request: Request, template: str, context: dict[str, Any], status: int
     return response
 
 
+def refused(request: Request, operator: Current, message: str, status: int = 400) -> Response:
+    """The page of an action or a filter refused (bad input, a rule): nothing was changed."""
+    return render(request, "error.html", {"me": operator, "message": message}, status)
+
+
 def not_found(request: Request, operator: Current, message: str) -> Response:
     """The 404 page of a console object that does not exist."""
-    return render(request, "error.html", {"me": operator, "message": message}, 404)
+    return refused(request, operator, message, 404)
 
 
 def redirect(path: str) -> Response:
@@ -216,3 +226,55 @@ def next_page(filters: dict[str, str], cursor: int | None) -> str | None:
     if cursor is None:
         return None
     return "?" + urlencode({**{k: v for k, v in filters.items() if v}, "before": cursor})
+
+
+def day_filter(value: str | None, zone: ZoneInfo) -> tuple[datetime, datetime] | None:
+    """A query's business day (yyyy-MM-dd) as the [start, end) of its instants (None when
+    absent or blank); 400 otherwise."""
+    found = (value or "").strip()
+    if not found:
+        return None
+    if not ISO_DATE.fullmatch(found):
+        raise HTTPException(status_code=400, detail="not a date (yyyy-MM-dd)")
+    try:
+        day = date.fromisoformat(found)
+        # The first and last days of the calendar have no instant on one side in UTC.
+        return start_of_day(day, zone), start_of_day(day + timedelta(days=1), zone)
+    except (ValueError, OverflowError) as exc:
+        raise HTTPException(status_code=400, detail="not a date (yyyy-MM-dd)") from exc
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after logging in: a path of the console only (never another site)."""
+    if (
+        target
+        and target.startswith(PREFIX)
+        and not target.startswith("//")
+        and "\\" not in target
+        and all(ord(c) > 0x20 for c in target)
+        and target[len(PREFIX) : len(PREFIX) + 1] in ("", "/", "?")
+    ):
+        return target
+    return PREFIX
+
+
+def back_to(target: str | None, default: str) -> Response:
+    """303 to `target` if it is a console path (as after logging in), else to `default`."""
+    if target and safe_next(target) == target:
+        return RedirectResponse(target, status_code=303)
+    return redirect(default)
+
+
+def here(request: Request) -> str:
+    """This page's path and query, for the forms that come back to it."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def utc_instant(text: str) -> datetime | None:
+    """A date-time as a datetime-local input sends it (no offset: UTC), or with an offset;
+    None if it is not one."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -180,6 +180,12 @@ def _process_metrics() -> Collector:
     return registry
 
 
+def collected() -> Iterable[Metric]:
+    """The metric families a scrape reads for this process (every process's, in multiprocess
+    mode): what the console's rates are computed from, so that they agree with `/metrics`."""
+    return _process_metrics().collect()
+
+
 def exposition(installation: Sequence[Metric] = ()) -> bytes:
     """The text a scrape answers: the process's (or every process's) metrics, then the
     installation's gauges as read for this scrape."""

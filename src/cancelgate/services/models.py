@@ -43,9 +43,10 @@ class ServiceCancellation(Base):
 
     __tablename__ = "service_cancellations"
     __table_args__ = (
-        # The console pages a tenant's or a status's requests newest first (migration 0012).
+        # The console pages a tenant's, a status's or a day's requests newest first (0012).
         Index("ix_service_cancellations_tenant_id_id", "tenant_id", "id"),
         Index("ix_service_cancellations_status_id", "status", "id"),
+        Index("ix_service_cancellations_requested_on", "requested_on"),
         # At most one open request per service: the database settles races.
         Index(
             "uq_service_cancellations_open",

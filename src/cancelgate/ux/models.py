@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, String, UniqueConstraint, func
+from sqlalchemy import Boolean, DateTime, Index, String, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,7 +29,12 @@ class UxAppointment(Base):
     """A field-service appointment of one business unit, as the channel knows it (TMF646)."""
 
     __tablename__ = "ux_appointments"
-    __table_args__ = (UniqueConstraint("business_id", "appointment_id"),)
+    __table_args__ = (
+        UniqueConstraint("business_id", "appointment_id"),
+        # The console's search by status and by appointment id (migration 0012).
+        Index("ix_ux_appointments_status_id", "status", "id"),
+        Index("ix_ux_appointments_appointment_id", "appointment_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     business_id: Mapped[str] = mapped_column(String(2))

@@ -53,12 +53,11 @@ async def delivery_log(
 
 
 async def redeliver(
-    uow: UnitOfWork, *, principal: Principal, subscription_id: int, delivery_id: int
+    uow: UnitOfWork, *, tenant_id: int, subscription_id: int, delivery_id: int
 ) -> DeliveryView:
-    """Send a delivery again now (same webhook-id); it is pending until an attempt succeeds."""
-    found = await repository.delivery_of_subscription(
-        uow, principal.tenant_id, subscription_id, delivery_id
-    )
+    """Send a delivery of the tenant's subscription (the caller's, or any for an operator of
+    the installation) again now (same webhook-id); it is pending until an attempt succeeds."""
+    found = await repository.delivery_of_subscription(uow, tenant_id, subscription_id, delivery_id)
     if found is None:
         raise NotFound(delivery_id)
     delivery, enabled, event_type = found

@@ -35,6 +35,12 @@ class Event(Base):
         Index("ix_events_tenant_id_txid_seq", "tenant_id", "txid", "seq"),
         # The console's timeline of one object (migration 0011).
         Index("ix_events_model_subject_id", "model", "subject_id"),
+        # The console's search of UX cancellations by correlation id (migration 0012).
+        Index(
+            "ix_events_ux_correlation_id",
+            text("(payload ->> 'correlationId')"),
+            postgresql_where=text("type = 'ux.appointment.state-change'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -96,12 +102,22 @@ class WebhookDelivery(Base):
         ),
         # An event's deliveries, for the console's timeline (migration 0011).
         Index("ix_webhook_deliveries_event_id", "event_id"),
+        # The console's lists by subscription and by status, and its replay of a tenant's
+        # failed deliveries since a time (migration 0012).
+        Index("ix_webhook_deliveries_subscription_id_id", "subscription_id", "id"),
+        Index("ix_webhook_deliveries_status_id", "status", "id"),
+        Index(
+            "ix_webhook_deliveries_failed_tenant_id_created_at",
+            "tenant_id",
+            "created_at",
+            postgresql_where=text("status = 'failed'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
     subscription_id: Mapped[int] = mapped_column(
-        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), index=True
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
     )
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("events.id"))
     # pending, succeeded, failed (gave up), cancelled (subscription disabled or deleted)
@@ -118,6 +134,13 @@ class WebhookAttempt(Base):
     """One HTTP attempt of a delivery, as its owner sees it in the delivery log."""
 
     __tablename__ = "webhook_attempts"
+    # The overview's failure rate over the last hour: a range scan that reads no row
+    # (migration 0012).
+    __table_args__ = (
+        Index(
+            "ix_webhook_attempts_attempted_at", "attempted_at", postgresql_include=["status_code"]
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     delivery_id: Mapped[int] = mapped_column(

@@ -171,7 +171,7 @@ async def update_subscription(
     command = await read_command(request, UpdateSubscriptionCommand, UPDATE_OBJECT)
     updated = await subscriptions.update(
         uow,
-        principal=principal,
+        tenant_id=principal.tenant_id,
         subscription_id=sid,
         command=command,
         object_name=UPDATE_OBJECT,
@@ -269,7 +269,7 @@ async def redeliver(
     sid = path_id(subscription_id)
     view = await deliveries.redeliver(
         uow,
-        principal=principal,
+        tenant_id=principal.tenant_id,
         subscription_id=sid,
         delivery_id=path_id(delivery_id),
     )

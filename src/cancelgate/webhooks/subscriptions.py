@@ -103,14 +103,15 @@ async def get(uow: UnitOfWork, *, principal: Principal, subscription_id: int) ->
 async def update(
     uow: UnitOfWork,
     *,
-    principal: Principal,
+    tenant_id: int,
     subscription_id: int,
     command: UpdateSubscriptionCommand,
     object_name: str,
     allow_insecure: bool,
     proxy: str | None,
 ) -> SubscriptionRow:
-    """Change url, events, description or enabled; re-enabling clears the failure record."""
+    """Change url, events, description or enabled of the tenant's subscription (the caller's,
+    or any for an operator of the installation); re-enabling clears the failure record."""
     url = command.url
     target = (
         await checked_url(url, object_name, allow_insecure=allow_insecure, proxy=proxy)
@@ -121,7 +122,7 @@ async def update(
     kinds = checked_events(events, object_name) if events is not None else None
     updated = await repository.update_subscription(
         uow,
-        principal.tenant_id,
+        tenant_id,
         subscription_id,
         url=target,
         events=kinds,

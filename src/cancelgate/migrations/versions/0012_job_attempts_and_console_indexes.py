@@ -3,9 +3,13 @@
 `job_attempt_errors` keeps what went wrong in an attempt that asked for a retry or failed
 (successful attempts are timed by procrastinate's own events). The console finds the jobs of a
 cancellation by `(task_name, args->>'cancellation_id')`, and pages each list newest first
-within a tenant or a status: `(tenant_id, id)` replaces the single-column tenant index (it
-serves every lookup that one did), `(status, id)` is new. Each keeps a list page an index range
-scan at any table size.
+within a tenant, a status, a subscription or a day: `(tenant_id, id)` and `(subscription_id,
+id)` replace single-column indexes (they serve every lookup those did); `(status, id)` and
+`requested_on` are new. Each keeps a list page an index range scan at any table size. Replaying
+a tenant's failed deliveries since a time reads a partial index of the failed ones; the
+overview's webhook failure rate over the last hour, a range of `(attempted_at)` that carries
+the status code. UX cancellations are found by status, appointment id, and the correlation id
+their state-change event carries.
 
 Revision ID: 0012
 Revises: 0011
@@ -48,10 +52,47 @@ def upgrade() -> None:
         op.drop_index(f"ix_{table}_tenant_id", table_name=table)
         op.create_index(f"ix_{table}_tenant_id_id", table, ["tenant_id", "id"])
         op.create_index(f"ix_{table}_status_id", table, ["status", "id"])
+        op.create_index(f"ix_{table}_requested_on", table, ["requested_on"])
+    op.drop_index("ix_webhook_deliveries_subscription_id", table_name="webhook_deliveries")
+    op.create_index(
+        "ix_webhook_deliveries_subscription_id_id", "webhook_deliveries", ["subscription_id", "id"]
+    )
+    op.create_index("ix_webhook_deliveries_status_id", "webhook_deliveries", ["status", "id"])
+    op.create_index(
+        "ix_webhook_deliveries_failed_tenant_id_created_at",
+        "webhook_deliveries",
+        ["tenant_id", "created_at"],
+        postgresql_where=sa.text("status = 'failed'"),
+    )
+    op.create_index("ix_ux_appointments_status_id", "ux_appointments", ["status", "id"])
+    op.create_index("ix_ux_appointments_appointment_id", "ux_appointments", ["appointment_id"])
+    op.execute(
+        "CREATE INDEX ix_events_ux_correlation_id ON events ((payload ->> 'correlationId'))"
+        " WHERE type = 'ux.appointment.state-change'"
+    )
+    op.create_index(
+        "ix_webhook_attempts_attempted_at",
+        "webhook_attempts",
+        ["attempted_at"],
+        postgresql_include=["status_code"],
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX ix_events_ux_correlation_id")
+    op.drop_index("ix_ux_appointments_appointment_id", table_name="ux_appointments")
+    op.drop_index("ix_ux_appointments_status_id", table_name="ux_appointments")
+    op.drop_index("ix_webhook_attempts_attempted_at", table_name="webhook_attempts")
+    op.drop_index(
+        "ix_webhook_deliveries_failed_tenant_id_created_at", table_name="webhook_deliveries"
+    )
+    op.drop_index("ix_webhook_deliveries_status_id", table_name="webhook_deliveries")
+    op.drop_index("ix_webhook_deliveries_subscription_id_id", table_name="webhook_deliveries")
+    op.create_index(
+        "ix_webhook_deliveries_subscription_id", "webhook_deliveries", ["subscription_id"]
+    )
     for table in _REQUEST_TABLES:
+        op.drop_index(f"ix_{table}_requested_on", table_name=table)
         op.drop_index(f"ix_{table}_status_id", table_name=table)
         op.drop_index(f"ix_{table}_tenant_id_id", table_name=table)
         op.create_index(f"ix_{table}_tenant_id", table, ["tenant_id"])

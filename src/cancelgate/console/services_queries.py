@@ -1,0 +1,288 @@
+"""The statements of the service cancellation pages (the list's per combination of filters,
+compiled on first use).
+
+A service's events are recorded against the service (`model = 'service'`, its id), and a
+service may have had several cancellations (one aborted or rejected, then another). An event
+belongs to the cancellation its payload describes: the payload's `requestedOn` is the instant
+(to the second) that cancellation was requested, which a reschedule never changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import aliased
+
+from cancelgate.auth.models import ApiClient, Tenant
+from cancelgate.connect.formats import instant
+from cancelgate.console.paging import NO_CURSOR, PAGE_SIZE, page_of, tenant_named
+from cancelgate.db.database import Database, compiled, fields_of
+from cancelgate.jobs.attempts import Attempt, attempts_of
+from cancelgate.services.models import Service, ServiceCancellation
+from cancelgate.services.scheduling import SUBMIT_TASK
+from cancelgate.webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from cancelgate.webhooks.repository import AttemptRow
+
+SC = ServiceCancellation
+
+
+@dataclass(frozen=True)
+class CancellationRow:
+    """A service cancellation as the list shows it."""
+
+    id: int
+    tenant: str
+    status: str
+    service_id: int
+    nbn_service_id: str
+    request_date: date
+    client_id: str | None
+    requested_by_name: str | None
+    requested_on: datetime
+    cancelled_on: datetime | None
+
+
+_REQUESTER = aliased(ApiClient)
+_COLUMNS = (
+    SC.id,
+    Tenant.name,
+    SC.status,
+    SC.service_id,
+    Service.nbn_service_id,
+    SC.request_date,
+    _REQUESTER.client_id,
+    SC.requested_by_name,
+    SC.requested_on,
+    SC.cancelled_on,
+)
+_FROM = (
+    select(*_COLUMNS)
+    .select_from(SC)
+    .join(Tenant, Tenant.id == SC.tenant_id)
+    .join(Service, Service.id == SC.service_id)
+    .outerjoin(_REQUESTER, _REQUESTER.id == SC.requested_by_id)
+)
+
+
+@cache
+def _cancellations_page(tenant: bool, status: bool, day: bool, cancellation_id: bool) -> Any:
+    """The list's statement for one combination of filters (each its own plan).
+
+    The page's ids are chosen from the cancellations table alone, then joined for display: with
+    the joins under the LIMIT the planner would rather walk the primary key backwards (hoping
+    to meet a day's rows soon) than read that day's rows from the `requested_on` index."""
+    ids = select(SC.id).where(SC.id < bindparam("before"))
+    if tenant:
+        ids = ids.where(SC.tenant_id == tenant_named())
+    if status:
+        ids = ids.where(SC.status == bindparam("status"))
+    if day:
+        # One business day: a bounded range of `requested_on`, never the whole table.
+        ids = ids.where(
+            SC.requested_on >= bindparam("day_start"), SC.requested_on < bindparam("day_end")
+        )
+    if cancellation_id:
+        ids = ids.where(SC.id == bindparam("cancellation_id"))
+    page = ids.order_by(SC.id.desc()).limit(PAGE_SIZE + 1).subquery("page")
+    return compiled(_FROM.join(page, page.c.id == SC.id).order_by(SC.id.desc()))
+
+
+async def cancellations_page(
+    database: Database,
+    *,
+    before: int | None,
+    tenant: str | None,
+    status: str | None,
+    requested: tuple[datetime, datetime] | None,
+    cancellation_id: int | None,
+) -> tuple[list[CancellationRow], int | None]:
+    """A page of service cancellations, newest first, and the cursor of the next (or None);
+    `requested` is the [start, end) of the day they were requested on."""
+    query = _cancellations_page(
+        tenant is not None, status is not None, requested is not None, cancellation_id is not None
+    )
+    rows = await database.all(
+        query,
+        {
+            "before": NO_CURSOR if before is None else before,
+            "tenant": tenant,
+            "status": status,
+            "day_start": requested[0] if requested else None,
+            "day_end": requested[1] if requested else None,
+            "cancellation_id": cancellation_id,
+        },
+    )
+    return page_of(rows, CancellationRow)
+
+
+@dataclass(frozen=True)
+class CancellationDetail:
+    """A service cancellation with everything stored of it (only its latest state: a
+    reschedule overwrites the date, the nbn request key and the error in place)."""
+
+    row: CancellationRow
+    service_status: str
+    requested_by_email: str | None
+    client_name: str | None
+    error_detail: str | None
+    aborted_on: datetime | None
+    aborted_by_client_id: str | None
+    aborted_by_name: str | None
+    aborted_by_email: str | None
+    submission: int
+    submit_at: datetime | None
+    submission_job_id: int | None
+    attempts: int
+    request_key: uuid.UUID
+    updated_at: datetime
+
+
+_ABORTER = aliased(ApiClient)
+CANCELLATION_DETAIL = compiled(
+    select(
+        *_COLUMNS,
+        Service.status,
+        SC.requested_by_email,
+        _REQUESTER.display_name,
+        SC.error_detail,
+        SC.aborted_on,
+        _ABORTER.client_id,
+        SC.aborted_by_name,
+        SC.aborted_by_email,
+        SC.submission,
+        SC.submit_at,
+        SC.submission_job_id,
+        SC.attempts,
+        SC.request_key,
+        SC.updated_at,
+    )
+    .select_from(SC)
+    .join(Tenant, Tenant.id == SC.tenant_id)
+    .join(Service, Service.id == SC.service_id)
+    .outerjoin(_REQUESTER, _REQUESTER.id == SC.requested_by_id)
+    .outerjoin(_ABORTER, _ABORTER.id == SC.aborted_by_id)
+    .where(SC.id == bindparam("cancellation_id"))
+)
+_LIST_WIDTH = len(_COLUMNS)
+
+
+@dataclass(frozen=True)
+class SiblingRow:
+    """Another cancellation of the same service."""
+
+    id: int
+    status: str
+    requested_on: datetime
+
+
+# A service has a handful of cancellations; the limit only guards the page.
+SIBLINGS = compiled(
+    select(SC.id, SC.status, SC.requested_on)
+    .where(SC.service_id == bindparam("service_id"), SC.id != bindparam("cancellation_id"))
+    .order_by(SC.id.desc())
+    .limit(PAGE_SIZE)
+)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """An event recorded for the cancellation."""
+
+    id: Any
+    type: str
+    occurred_at: datetime
+
+
+_OF_THIS_REQUEST = (
+    Event.model == "service",
+    Event.subject_id == bindparam("service_id"),
+    Event.payload["requestedOn"].as_string() == bindparam("requested_on"),
+)
+SERVICE_EVENTS = compiled(
+    select(Event.id, Event.type, Event.occurred_at)
+    .where(*_OF_THIS_REQUEST)
+    .order_by(Event.txid, Event.seq)
+)
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """A webhook delivery of one of those events, with its attempts."""
+
+    id: int
+    event_id: Any
+    url: str
+    status: str
+    attempts: int
+    created_at: datetime
+
+
+_EVENT = aliased(Event)
+_OF_THIS_REQUEST_ALIASED = (
+    _EVENT.model == "service",
+    _EVENT.subject_id == bindparam("service_id"),
+    _EVENT.payload["requestedOn"].as_string() == bindparam("requested_on"),
+)
+SERVICE_DELIVERIES = compiled(
+    select(
+        WebhookDelivery.id,
+        WebhookDelivery.event_id,
+        WebhookSubscription.url,
+        WebhookDelivery.status,
+        WebhookDelivery.attempts,
+        WebhookDelivery.created_at,
+    )
+    .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+    .join(_EVENT, _EVENT.id == WebhookDelivery.event_id)
+    .where(*_OF_THIS_REQUEST_ALIASED)
+    .order_by(WebhookDelivery.id)
+)
+SERVICE_ATTEMPTS = compiled(
+    # The delivery log's own row: one shape for an attempt wherever it is shown.
+    select(*fields_of(WebhookAttempt, AttemptRow))
+    .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
+    .join(_EVENT, _EVENT.id == WebhookDelivery.event_id)
+    .where(*_OF_THIS_REQUEST_ALIASED)
+    .order_by(WebhookAttempt.id)
+)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """What the detail page shows of one service cancellation."""
+
+    cancellation: CancellationDetail
+    siblings: list[SiblingRow]
+    events: list[EventRow]
+    attempts: list[Attempt]
+    deliveries: list[tuple[DeliveryRow, list[AttemptRow]]]
+
+
+async def timeline(database: Database, cancellation_id: int) -> Timeline | None:
+    """The cancellation, the service's other cancellations, its submission job's attempts,
+    its events and their deliveries with attempts (7 reads)."""
+    row = await database.one(CANCELLATION_DETAIL, {"cancellation_id": cancellation_id})
+    if row is None:
+        return None
+    detail = CancellationDetail(CancellationRow(*row[:_LIST_WIDTH]), *row[_LIST_WIDTH:])
+    service_id = detail.row.service_id
+    siblings = await database.all(
+        SIBLINGS, {"service_id": service_id, "cancellation_id": cancellation_id}
+    )
+    # The payload's own format of the instant (connect.formats), so that the two compare.
+    params = {"service_id": service_id, "requested_on": instant(detail.row.requested_on)}
+    events = [EventRow(*found) for found in await database.all(SERVICE_EVENTS, params)]
+    deliveries = [DeliveryRow(*found) for found in await database.all(SERVICE_DELIVERIES, params)]
+    attempts = [AttemptRow(*found) for found in await database.all(SERVICE_ATTEMPTS, params)]
+    return Timeline(
+        cancellation=detail,
+        siblings=[SiblingRow(*found) for found in siblings],
+        events=events,
+        attempts=await attempts_of(database, SUBMIT_TASK, cancellation_id),
+        deliveries=[(d, [a for a in attempts if a.delivery_id == d.id]) for d in deliveries],
+    )
