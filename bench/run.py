@@ -109,7 +109,9 @@ NO_METRICS_MEASURE = "get_appointment_request_no_metrics"
 RATIO_MEASURES = (
     *GET_MEASURES, NO_METRICS_MEASURE, "post_appointment_cancellation", "patch_ux_cancel",
 )  # fmt: skip
-SERVER_MEASURES = (*RATIO_MEASURES, "growth", "memory")
+# The console's request list over the LARGE appointments' cancellations (after growth).
+CONSOLE_MEASURE = "console_requests_page"
+SERVER_MEASURES = (*RATIO_MEASURES, "growth", CONSOLE_MEASURE, "memory")
 E2E_MEASURES = ("end_to_end_light", "end_to_end", "end_to_end_long_poll")
 MEASURES = ("ceiling", "floor", *SERVER_MEASURES, *E2E_MEASURES, "worker_throughput")
 
@@ -709,8 +711,33 @@ def table(results: dict[str, Any]) -> str:
             lambda g: ("", f"{g['small_p50_ms']} → {g['large_p50_ms']}", "", "", "", g["ratio"]),
         )
     )
+    for page in ("first", "middle", "tenant", "status"):
+        rows.append(
+            row(
+                f"console requests page ({page}, {FEW_CONNECTIONS} connections)",
+                CONSOLE_MEASURE,
+                console_cells(page),
+            )
+        )
     rows.append(row("memory (API peak RSS)", "memory", lambda m: (f"{m['peak_rss_mb']} MB",)))
     return "\n".join(rows)
+
+
+def console_cells(page: str) -> Callable[[dict[str, Any]], tuple[object, ...]]:
+    """The table's cells of one console page's run."""
+
+    def cells(figures: dict[str, Any]) -> tuple[object, ...]:
+        run = figures[page]
+        return (
+            f"{run['rps']} over {figures['rows']:,} rows",
+            run["p50_ms"],
+            run["p99_ms"],
+            "",
+            run["ceiling_rps"],
+            run["ratio"],
+        )
+
+    return cells
 
 
 def report(results: Results) -> None:
@@ -932,6 +959,9 @@ async def server_measures(
             lambda: fresh(wrk(base, "fresh.lua", patch_env), len(fixtures.ux_ids), references),
         )
         await results.take_async("growth", lambda: growth(base, seeder, tenant, get_env))
+        await results.take_async(
+            CONSOLE_MEASURE, lambda: console_pages(base, seeder, env, references)
+        )
         # VmHWM: the high-water mark over every measure this process served.
         results.take("memory", lambda: {"peak_rss_mb": round(peak_rss_mb(server.proc.pid), 1)})
     finally:
@@ -995,6 +1025,59 @@ async def growth(
         "ratio": round(large_load.p50_ms / small_load.p50_ms, 2),
         "appointments": [SMALL, LARGE],
     }
+
+
+async def console_pages(
+    base: str, seeder: Seeder, env: dict[str, str], references: References
+) -> dict[str, Any]:
+    """The console's list of appointment cancellations at LARGE rows, by an operator's session:
+    the first page, a page half way down, and the tenant and status filters (wrk at
+    FEW_CONNECTIONS each: a person's page, not a load)."""
+    password = "bench console passphrase"
+    created = subprocess.run(
+        [str(BIN / "cancelgate"), "operators", "create", "--email", "bench@example.com",
+         "--password-stdin"],
+        input=password, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if created.returncode != 0:
+        raise RuntimeError(f"operators create: {created.stderr}")
+    cookie = await console_session(base, "bench@example.com", password)
+    rows = await seeder.scalar("SELECT count(*) FROM appointment_cancellations")
+    middle = await seeder.scalar("SELECT max(id) / 2 FROM appointment_cancellations")
+    tenant = await seeder.scalar(
+        "SELECT t.name FROM tenants t JOIN appointment_cancellations c ON c.tenant_id = t.id"
+        " ORDER BY c.id DESC LIMIT 1"
+    )
+    headers = header_env({"Cookie": cookie})
+    figures: dict[str, Any] = {"rows": rows}
+    for name, query in (
+        ("first", ""),
+        ("middle", f"?before={middle}"),
+        ("tenant", f"?tenant={tenant}"),
+        ("status", "?status=COMPLETED"),
+    ):
+        page_env = {"BENCH_PATH": f"/console/requests{query}", "BENCH_HEADERS": headers}
+        load = wrk(base, "get.lua", page_env, connections=FEW_CONNECTIONS, seconds=FEW_SECONDS)
+        figures[name] = ratio(load, references)
+    return figures
+
+
+async def console_session(base: str, email: str, password: str) -> str:
+    """Log in to the console (once the console has seen its first operator): `name=value` of
+    the session cookie."""
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        deadline = time.monotonic() + 30
+        while (page := await http.get("/console/login")).status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the console did not open: {page.status_code}")
+            await asyncio.sleep(0.5)
+        csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        done = await http.post(
+            "/console/login", data={"csrf": csrf, "email": email, "password": password}
+        )
+        if done.status_code != 303 or "cg_console" not in http.cookies:
+            raise RuntimeError(f"console login: {done.status_code}")
+        return f"cg_console={http.cookies['cg_console']}"
 
 
 async def end_to_end_measures(
