@@ -6,7 +6,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DATA_DIR ?= ./var
 
-.PHONY: run test lint setup lock clean bench bench-tools
+.PHONY: run test lint setup lock clean bench bench-tools browser-tools screenshots
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,17 @@ lint: setup
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: setup lint
+test: setup browser-tools lint
 	$(BIN)/pytest
+
+# Debian's chromium, which the browser tests (tests/browser) drive through Playwright; never a
+# browser download (`playwright install` is not used).
+browser-tools:
+	@test -x /usr/bin/chromium || { export DEBIAN_FRONTEND=noninteractive; apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; }
+
+# The README's console screenshots, taken by the browser tests.
+screenshots: setup browser-tools
+	CANCELGATE_SCREENSHOTS=docs/console $(BIN)/pytest -q tests/browser
 
 # wrk (the load generator) and taskset, from Debian, if they are missing.
 bench-tools:

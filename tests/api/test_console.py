@@ -304,3 +304,18 @@ async def test_a_timeline_shows_its_appointments_events_not_a_ux_appointments(
         page = await http.get(f"/console/requests/{request_id}")
     assert "event appointment.cancelled" in page.text
     assert UX_STATE_CHANGE not in page.text
+
+
+async def test_a_cookie_of_the_same_name_from_another_path_does_not_shadow_the_session(
+    console_db: str, operator: Operator
+) -> None:
+    async with console(console_db) as http:
+        await logged_in(http, operator)
+        good = http.cookies[COOKIE]
+        http.cookies.clear()
+        # Another application of the host set `cg_console` on `/`: the browser sends both.
+        for header in (f"{COOKIE}=junk; {COOKIE}={good}", f"{COOKIE}={good}; {COOKIE}=junk"):
+            page = await http.get("/console", headers={"Cookie": header})
+            assert page.status_code == 200, header
+        junk_only = await http.get("/console", headers={"Cookie": f"{COOKIE}=junk; {COOKIE}=x.y"})
+        assert junk_only.status_code == 303

@@ -103,6 +103,26 @@ def decode(value: str | None, key: bytes, now: float | None = None) -> Session |
     return session
 
 
+# Cookies a request may carry under one name before the rest are ignored (a bound on the work a
+# crafted header can cause).
+MAX_SAME_NAME = 4
+
+
+def cookie_values(header: str | None, name: str) -> list[str]:
+    """Every value the Cookie header gives `name`, in order. A browser sends a more specific
+    path's cookie first, but one set on `/` by another application of the host comes too:
+    reading only one value (the last, as a dict does) would let that cookie shadow the
+    console's."""
+    found: list[str] = []
+    for part in (header or "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            found.append(value.strip().strip('"'))
+            if len(found) == MAX_SAME_NAME:
+                break
+    return found
+
+
 def same_token(expected: str, given: str | None) -> bool:
     """Whether a form's CSRF token is the expected one (constant time)."""
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())

@@ -33,6 +33,7 @@ from cancelgate.console.sessions import (
     COOKIE,
     COOKIE_PATH,
     Session,
+    cookie_values,
     decode,
     same_token,
     session_key,
@@ -146,7 +147,11 @@ class Current:
 
 async def current(request: Request, database: DatabaseDep, keys: Keys) -> Current:
     """The request's operator: a valid session of an enabled operator that has not logged out."""
-    session = decode(request.cookies.get(COOKIE), signing_key(keys.sealing_key))
+    key = signing_key(keys.sealing_key)
+    sessions = (
+        decode(value, key) for value in cookie_values(request.headers.get("cookie"), COOKIE)
+    )
+    session = next((found for found in sessions if found is not None), None)
     if session is None:
         raise LoginRequired
     row = await repository.session_row(database, session.operator_id)
