@@ -1,4 +1,5 @@
-"""Idempotency-Key on Connect POSTs: replay, reuse with another body, in flight, expiry."""
+"""Idempotency-Key on Connect POSTs: replay, reuse with another body, in flight, expiry; the key
+kept on the request rows it made."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, select, update
 from cancelgate.appointments.models import AppointmentCancellation
 from cancelgate.auth.models import ApiClient
 from cancelgate.idempotency.models import IdempotencyRecord
+from cancelgate.services.models import ServiceCancellation
 from cancelgate.upstream.nbn import scenarios, service_scenarios
 from tests.api.checks import assert_error, hold_key
 from tests.api.conftest import Caller
@@ -281,3 +283,65 @@ async def test_a_replay_of_a_deprecated_version_repeats_deprecation_and_link(
     current = await post(caller, REQUEST, {"appointmentId": other.id}, current_key)
     assert current.headers["idempotent-replayed"] == "true"
     assert "deprecation" not in current.headers and "link" not in current.headers
+
+
+async def appointment_keys(caller: Caller, appointment_id: int) -> list[str | None]:
+    """The Idempotency-Key recorded on each of the appointment's cancellation requests."""
+    async with caller.db() as session:
+        rows = await session.scalars(
+            select(AppointmentCancellation.idempotency_key)
+            .where(AppointmentCancellation.appointment_id == appointment_id)
+            .order_by(AppointmentCancellation.id)
+        )
+        return list(rows)
+
+
+async def service_keys(caller: Caller, service_id: int) -> list[str | None]:
+    """The Idempotency-Key recorded on each of the service's cancellation requests."""
+    async with caller.db() as session:
+        rows = await session.scalars(
+            select(ServiceCancellation.idempotency_key)
+            .where(ServiceCancellation.service_id == service_id)
+            .order_by(ServiceCancellation.id)
+        )
+        return list(rows)
+
+
+async def test_an_appointment_request_records_its_key_or_null(caller: Caller) -> None:
+    """The key is kept on the request row (the console shows it after the record expires)."""
+    keyed, unkeyed = (
+        await caller.appointment(scenarios.BOOKED),
+        await caller.appointment(scenarios.BOOKED),
+    )
+    # Any visible ASCII is a valid key: it is stored as sent.
+    key = f"<{new_key()}>&\"'"
+    assert (await post(caller, REQUEST, {"appointmentId": keyed.id}, key)).status_code == 201
+    assert (await post(caller, REQUEST, {"appointmentId": unkeyed.id}, None)).status_code == 201
+    assert await appointment_keys(caller, keyed.id) == [key]
+    assert await appointment_keys(caller, unkeyed.id) == [None]
+
+
+async def test_a_service_request_records_its_key_and_keeps_it_through_changes(
+    caller: Caller,
+) -> None:
+    """The request's key stays when the request is rescheduled and aborted with other keys;
+    a request without a key records null."""
+    keyed, unkeyed = (
+        await caller.service(service_scenarios.ACTIVE),
+        await caller.service(service_scenarios.ACTIVE),
+    )
+    key = new_key()
+    body = {"serviceId": keyed.id, "cancellationDate": in_days(1)}
+    assert (await post(caller, f"{SERVICE}/request", body, key, "7")).status_code == 201
+    assert await service_keys(caller, keyed.id) == [key]
+    moved = {**body, "cancellationDate": in_days(2)}
+    rescheduled = await post(caller, f"{SERVICE}/requests/reschedule", moved, new_key(), "7")
+    assert rescheduled.status_code == 204
+    aborted = await post(
+        caller, f"{SERVICE}/requests/abort", {"serviceId": keyed.id}, new_key(), "7"
+    )
+    assert aborted.status_code == 204
+    assert await service_keys(caller, keyed.id) == [key]
+    plain = {"serviceId": unkeyed.id, "cancellationDate": in_days(1)}
+    assert (await post(caller, f"{SERVICE}/request", plain, None, "7")).status_code == 201
+    assert await service_keys(caller, unkeyed.id) == [None]

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cancelgate.connect.idempotency_key import MAX_KEY_LENGTH
 from cancelgate.db.base import Base
 
 
@@ -72,6 +73,8 @@ class AppointmentCancellation(Base):
     client_id: Mapped[int | None] = mapped_column(ForeignKey("api_clients.id"))
     status: Mapped[str] = mapped_column(String(20))
     request_key: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    # The client's Idempotency-Key, if it sent one: kept after idempotency_keys forgets it.
+    idempotency_key: Mapped[str | None] = mapped_column(String(MAX_KEY_LENGTH))
     requested_on: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     cancelled_on: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failure_message: Mapped[str | None] = mapped_column(Text)

@@ -84,6 +84,7 @@ INSERT_CANCELLATION = compiled(
         client_id=bindparam("client_id"),
         status=CancellationStatus.IN_PROGRESS.value,
         request_key=bindparam("request_key"),
+        idempotency_key=bindparam("idempotency_key"),
         requested_on=bindparam("requested_on"),
     )
     .returning(AppointmentCancellation.id)
@@ -149,13 +150,15 @@ async def add_cancellation(
     appointment_id: int,
     client_id: int,
     requested_on: datetime,
+    idempotency_key: str | None,
 ) -> int:
-    """A new cancellation request in flight; its id."""
+    """A new cancellation request in flight, with the client's Idempotency-Key if any; its id."""
     params = {
         "tenant_id": tenant_id,
         "appointment_id": appointment_id,
         "client_id": client_id,
         "request_key": uuid.uuid4(),
+        "idempotency_key": idempotency_key,
         "requested_on": requested_on,
     }
     ((cancellation_id,),) = await uow.returning(INSERT_CANCELLATION, params)

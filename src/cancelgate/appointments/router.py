@@ -32,6 +32,7 @@ from cancelgate.connect.responses import likely_in, still_processing
 from cancelgate.connect.versions import APPOINTMENT_CANCELLATION_VERSIONS, api_version
 from cancelgate.dependencies import ListenerDep, Nbn, SettingsDep, Uow
 from cancelgate.domain.appointments import CancellationStatus, failed_in_processing
+from cancelgate.idempotency.keys import key_of
 
 PREFIX = "/api/connect/orders/appointment-cancellations"
 router = APIRouter(prefix=PREFIX, tags=["Connect: appointment cancellations"])
@@ -60,7 +61,12 @@ async def request_cancellation(
     """201 with `Location` of the outcome; 404, 422 or 502 as the seed documents."""
     command = await read_command(request, AppointmentCancellationCommand, COMMAND_OBJECT)
     cancellation_id = await service.request_cancellation(
-        uow, principal=principal, appointment_id=command.appointmentId, nbn=nbn, now=clock.now()
+        uow,
+        principal=principal,
+        appointment_id=command.appointmentId,
+        nbn=nbn,
+        now=clock.now(),
+        idempotency_key=key_of(request.headers),
     )
     return Response(status_code=201, headers={"Location": f"{PREFIX}/requests/{cancellation_id}"})
 

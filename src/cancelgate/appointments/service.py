@@ -62,10 +62,16 @@ async def _requestable(
 
 
 async def request_cancellation(
-    uow: UnitOfWork, *, principal: Principal, appointment_id: int, nbn: NbnPort, now: datetime
+    uow: UnitOfWork,
+    *,
+    principal: Principal,
+    appointment_id: int,
+    nbn: NbnPort,
+    now: datetime,
+    idempotency_key: str | None,
 ) -> int:
-    """Check the rules and the nbn, then store the request and defer its job in the unit's
-    transaction; the new request's id."""
+    """Check the rules and the nbn, then store the request (with the client's Idempotency-Key,
+    if any) and defer its job in the unit's transaction; the new request's id."""
     appointment = await _requestable(uow, principal, appointment_id)
     try:
         check = await nbn.check_cancellable(
@@ -87,6 +93,7 @@ async def request_cancellation(
             appointment_id=appointment_id,
             client_id=principal.client_pk,
             requested_on=now,
+            idempotency_key=idempotency_key,
         )
     except UniqueViolation as exc:
         raise RuleViolation([cancellation_in_progress(appointment_id)]) from exc

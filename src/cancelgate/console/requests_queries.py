@@ -114,6 +114,7 @@ class RequestDetail:
     client_name: str | None
     failure_message: str | None
     updated_at: datetime
+    idempotency_key: str | None
 
 
 REQUEST_DETAIL = compiled(
@@ -122,6 +123,7 @@ REQUEST_DETAIL = compiled(
         ApiClient.display_name,
         AppointmentCancellation.failure_message,
         AppointmentCancellation.updated_at,
+        AppointmentCancellation.idempotency_key,
     )
     .select_from(AppointmentCancellation)
     .join(Tenant, Tenant.id == AppointmentCancellation.tenant_id)
@@ -210,7 +212,7 @@ async def timeline(database: Database, request_id: int) -> Timeline | None:
     row = await database.one(REQUEST_DETAIL, {"request_id": request_id})
     if row is None:
         return None
-    detail = RequestDetail(RequestRow(*row[:8]), row[8], row[9], row[10])
+    detail = RequestDetail(RequestRow(*row[:8]), *row[8:])
     params = {"appointment_id": detail.row.appointment_id}
     events = [EventRow(*found) for found in await database.all(APPOINTMENT_EVENTS, params)]
     deliveries = [

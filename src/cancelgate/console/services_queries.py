@@ -140,6 +140,7 @@ class CancellationDetail:
     attempts: int
     request_key: uuid.UUID
     updated_at: datetime
+    idempotency_key: str | None
 
 
 _ABORTER = aliased(ApiClient)
@@ -160,6 +161,7 @@ CANCELLATION_DETAIL = compiled(
         SC.attempts,
         SC.request_key,
         SC.updated_at,
+        SC.idempotency_key,
     )
     .select_from(SC)
     .join(Tenant, Tenant.id == SC.tenant_id)

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from cancelgate.connect.idempotency_key import KEY_PATTERN
+from starlette.datastructures import Headers
+
+from cancelgate.connect.idempotency_key import HEADER, KEY_PATTERN
 
 PROCESSING = "processing"
 COMPLETED = "completed"
@@ -40,6 +42,12 @@ def valid_key(values: list[str]) -> str | None:
     if len(values) != 1 or not KEY_PATTERN.fullmatch(values[0]):
         return None
     return values[0]
+
+
+def key_of(headers: Headers) -> str | None:
+    """The request's Idempotency-Key, or None without one; a handler may trust it, since the
+    middleware has refused a malformed key before the handler runs."""
+    return valid_key(headers.getlist(HEADER))
 
 
 def fingerprint(method: str, path: str, version: str, body: bytes) -> str:

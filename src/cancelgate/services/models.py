@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cancelgate.connect.idempotency_key import MAX_KEY_LENGTH
 from cancelgate.db.base import Base
 
 
@@ -80,6 +81,9 @@ class ServiceCancellation(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Sent to the nbn as the idempotency key; renewed when the date changes.
     request_key: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    # The client's Idempotency-Key on the request, if it sent one (kept after idempotency_keys
+    # forgets it); a reschedule or abort keeps it.
+    idempotency_key: Mapped[str | None] = mapped_column(String(MAX_KEY_LENGTH))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

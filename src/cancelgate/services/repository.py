@@ -55,6 +55,9 @@ class CancellationRow:
     attempts: int
     # Sent to the nbn as the idempotency key; renewed when the date changes.
     request_key: uuid.UUID
+    # The client's Idempotency-Key on the request, if it sent one. Set once, by the insert: a
+    # reschedule or abort keeps the original request's (it is not in _CHANGEABLE).
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ INSERT_CANCELLATION = compiled(
         requested_by_id=bindparam("requested_by_id"),
         requested_by_name=bindparam("requested_by_name"),
         requested_by_email=bindparam("requested_by_email"),
+        idempotency_key=bindparam("idempotency_key"),
         **{name: bindparam(name) for name in _CHANGEABLE},
     )
     .returning(ServiceCancellation.id)
@@ -250,6 +254,7 @@ async def add_cancellation(
         "requested_by_id": cancellation.requested_by_id,
         "requested_by_name": cancellation.requested_by_name,
         "requested_by_email": cancellation.requested_by_email,
+        "idempotency_key": cancellation.idempotency_key,
         **_changeable(cancellation),
     }
     ((cancellation_id,),) = await uow.returning(INSERT_CANCELLATION, params)

@@ -33,6 +33,7 @@ from cancelgate.connect.versions import (
 )
 from cancelgate.dependencies import ListenerDep, SettingsDep, Uow, ZoneDep
 from cancelgate.domain.services import ServiceCancellationStatus, being_processed, rejected_by_nbn
+from cancelgate.idempotency.keys import key_of
 from cancelgate.services import service
 from cancelgate.services.repository import CancellationRow, ServiceView
 from cancelgate.services.schemas import (
@@ -106,6 +107,7 @@ async def request_cancellation(
         cancellation_date=day,
         clock=clock,
         zone=zone,
+        idempotency_key=key_of(request.headers),
     )
     return Response(status_code=201, headers=outcome_location(service_id))
 

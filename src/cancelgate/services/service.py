@@ -54,9 +54,15 @@ GAVE_UP = (
 
 
 def new_request(
-    service: ServiceRow, requester: Principal, day: date, *, requested_on: datetime
+    service: ServiceRow,
+    requester: Principal,
+    day: date,
+    *,
+    requested_on: datetime,
+    idempotency_key: str | None,
 ) -> CancellationRow:
-    """A REQUESTED cancellation of the service by this API user (not stored, not scheduled)."""
+    """A REQUESTED cancellation of the service by this API user, with the client's
+    Idempotency-Key if it sent one (not stored, not scheduled)."""
     return CancellationRow(
         id=0,
         status=S.REQUESTED.value,
@@ -76,6 +82,7 @@ def new_request(
         submission_job_id=None,
         attempts=0,
         request_key=uuid.uuid4(),
+        idempotency_key=idempotency_key,
     )
 
 
@@ -132,14 +139,22 @@ async def request_cancellation(
     cancellation_date: date,
     clock: Clock,
     zone: ZoneInfo,
+    idempotency_key: str | None,
 ) -> None:
-    """Store a REQUESTED cancellation and defer its submission job, in the unit's transaction."""
+    """Store a REQUESTED cancellation (with the client's Idempotency-Key, if any) and defer its
+    submission job, in the unit's transaction."""
     # Refusals (404, 422) are decided without a transaction; the lock then settles races.
     _refuse_request(await _found(uow, principal, service_id))
     view = await _locked(uow, principal, service_id)
     _refuse_request(view)
     now = clock.now()
-    requested = new_request(view.service, principal, cancellation_date, requested_on=now)
+    requested = new_request(
+        view.service,
+        principal,
+        cancellation_date,
+        requested_on=now,
+        idempotency_key=idempotency_key,
+    )
     try:
         stored = await repository.add_cancellation(uow, view.service, requested)
     except UniqueViolation as exc:
@@ -168,7 +183,8 @@ async def reschedule_cancellation(
         request_date=cancellation_date,
         error_detail=None,
         attempts=0,
-        # A new date is a new request as far as the nbn is concerned.
+        # A new date is a new request as far as the nbn is concerned; the client's
+        # Idempotency-Key stays the original request's (the abort keeps it too).
         request_key=uuid.uuid4(),
     )
     at = submission_time(cancellation_date, zone, clock.now())

@@ -1,4 +1,5 @@
-"""Job attempts that did not succeed, and the indexes the console's lists and timelines read.
+"""Job attempts that did not succeed, the indexes the console's lists and timelines read, and
+the clients' Idempotency-Keys on the request rows.
 
 `job_attempt_errors` keeps what went wrong in an attempt that asked for a retry or failed
 (successful attempts are timed by procrastinate's own events). The console finds the jobs of a
@@ -10,6 +11,9 @@ a tenant's failed deliveries since a time reads a partial index of the failed on
 overview's webhook failure rate over the last hour, a range of `(attempted_at)` that carries
 the status code. UX cancellations are found by status, appointment id, and the correlation id
 their state-change event carries.
+
+Both request tables gain `idempotency_key`: the client's Idempotency-Key header on the request
+(null without one), which the console shows after `idempotency_keys` has forgotten it (24 h).
 
 Revision ID: 0012
 Revises: 0011
@@ -49,6 +53,7 @@ def upgrade() -> None:
         " ON procrastinate_jobs (task_name, (args->>'cancellation_id'))"
     )
     for table in _REQUEST_TABLES:
+        op.add_column(table, sa.Column("idempotency_key", sa.String(255), nullable=True))
         op.drop_index(f"ix_{table}_tenant_id", table_name=table)
         op.create_index(f"ix_{table}_tenant_id_id", table, ["tenant_id", "id"])
         op.create_index(f"ix_{table}_status_id", table, ["status", "id"])
@@ -96,6 +101,7 @@ def downgrade() -> None:
         op.drop_index(f"ix_{table}_status_id", table_name=table)
         op.drop_index(f"ix_{table}_tenant_id_id", table_name=table)
         op.create_index(f"ix_{table}_tenant_id", table, ["tenant_id"])
+        op.drop_column(table, "idempotency_key")
     op.execute("DROP INDEX ix_procrastinate_jobs_cancellation")
     op.drop_index("ix_job_attempt_errors_job_id", table_name="job_attempt_errors")
     op.drop_table("job_attempt_errors")
