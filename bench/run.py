@@ -1044,7 +1044,7 @@ async def console_pages(
     cookie = await console_session(base, "bench@example.com", password)
     rows = await seeder.scalar("SELECT count(*) FROM appointment_cancellations")
     middle = await seeder.scalar("SELECT max(id) / 2 FROM appointment_cancellations")
-    tenant = await seeder.scalar(
+    tenant = await seeder.text_value(
         "SELECT t.name FROM tenants t JOIN appointment_cancellations c ON c.tenant_id = t.id"
         " ORDER BY c.id DESC LIMIT 1"
     )

@@ -186,6 +186,11 @@ class Seeder:
         async with self.sessions() as session:
             return int((await session.execute(text(sql))).scalar_one())
 
+    async def text_value(self, sql: str) -> str:
+        """One text value from the database."""
+        async with self.sessions() as session:
+            return str((await session.execute(text(sql))).scalar_one())
+
     async def close(self) -> None:
         """Release the connections."""
         await self.engine.dispose()

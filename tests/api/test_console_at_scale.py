@@ -111,7 +111,7 @@ def check_paged(url: str, query: Query, params: dict[str, Any], table: str) -> i
 def test_appointment_cancellation_pages_read_a_page(
     big: str, tenant: str | None, status: str | None
 ) -> None:
-    query = requests_queries._requests_page(tenant is not None, status is not None, False, False)
+    query = requests_queries.requests_page((tenant is not None, status is not None, False, False))
     params = {"tenant": tenant, "status": status, "request_id": None}
     first = check_paged(big, query, {**params, "before": NO_CURSOR}, "appointment_cancellations")
     assert first == PAGE_SIZE + 1

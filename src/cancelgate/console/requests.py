@@ -6,15 +6,16 @@ from fastapi import Request
 from starlette.responses import Response
 
 from cancelgate.console import requests_queries
+from cancelgate.console.paging import request_page
+from cancelgate.console.requests_queries import RequestRow
 from cancelgate.console.web import (
     CurrentOperator,
+    Filters,
     console_router,
-    day_filter,
-    next_page,
     not_found,
     positive_int,
     render,
-    text_filter,
+    request_list,
 )
 from cancelgate.dependencies import DatabaseDep, ZoneDep
 
@@ -29,42 +30,13 @@ async def requests_list(
     operator: CurrentOperator,
     database: DatabaseDep,
     zone: ZoneDep,
-    before: str | None = None,
-    tenant: str | None = None,
-    status: str | None = None,
-    day: str | None = None,
-    id: str | None = None,
+    filters: Filters,
 ) -> Response:
     """Appointment cancellations, newest first, 50 a page (`?before=<id>`), filtered by tenant,
     status, the business day they were requested on, and id."""
-    tenant_name = text_filter(tenant)
-    status_name = (text_filter(status) or "").upper() or None
-    rows, cursor = await requests_queries.requests_page(
-        database,
-        before=positive_int(before),
-        tenant=tenant_name,
-        status=status_name,
-        requested=day_filter(day, zone),
-        request_id=positive_int(id),
-    )
-    shown = {
-        "tenant": tenant_name or "",
-        "status": status_name or "",
-        "day": (day or "").strip(),
-        "id": (id or "").strip(),
-    }
-    return render(
-        request,
-        "requests.html",
-        {
-            "me": operator,
-            "rows": rows,
-            "next_url": next_page(shown, cursor),
-            "filters": shown,
-            "statuses": STATUSES,
-            "zone": zone.key,
-        },
-    )
+    statement = requests_queries.requests_page(filters.shape())
+    page = await request_page(database, statement, filters, RequestRow)
+    return request_list(request, operator, "requests.html", page, filters, STATUSES, zone)
 
 
 @router.get("/requests/{request_id}")

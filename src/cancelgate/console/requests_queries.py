@@ -14,8 +14,8 @@ from sqlalchemy.orm import aliased
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.appointments.service import SUBMIT_TASK
 from cancelgate.auth.models import ApiClient, Tenant
-from cancelgate.console.paging import NO_CURSOR, PAGE_SIZE, page_of, tenant_named
-from cancelgate.db.database import Database, compiled, fields_of
+from cancelgate.console.paging import request_page_statement
+from cancelgate.db.database import Database, Query, compiled, fields_of
 from cancelgate.jobs.attempts import Attempt, attempts_of
 from cancelgate.ux.service import STATE_CHANGE as UX_STATE_CHANGE
 from cancelgate.webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -55,52 +55,9 @@ _FROM = (
 
 
 @cache
-def _requests_page(tenant: bool, status: bool, day: bool, request_id: bool) -> Any:
-    """The list's statement for one combination of filters (each its own plan): the page's ids
-    chosen from the requests alone (so that the planner reads the index of the filter, in page
-    order, not the primary key hoping to meet the filter's rows), then joined for display."""
-    ac = AppointmentCancellation
-    ids = select(ac.id).where(ac.id < bindparam("before"))
-    if tenant:
-        ids = ids.where(ac.tenant_id == tenant_named())
-    if status:
-        ids = ids.where(ac.status == bindparam("status"))
-    if day:
-        ids = ids.where(
-            ac.requested_on >= bindparam("day_start"), ac.requested_on < bindparam("day_end")
-        )
-    if request_id:
-        ids = ids.where(ac.id == bindparam("request_id"))
-    page = ids.order_by(ac.id.desc()).limit(PAGE_SIZE + 1).subquery("page")
-    return compiled(_FROM.join(page, page.c.id == ac.id).order_by(ac.id.desc()))
-
-
-async def requests_page(
-    database: Database,
-    *,
-    before: int | None,
-    tenant: str | None,
-    status: str | None,
-    requested: tuple[datetime, datetime] | None,
-    request_id: int | None,
-) -> tuple[list[RequestRow], int | None]:
-    """A page of appointment cancellations, newest first, and the cursor of the next (or None);
-    `requested` is the [start, end) of the day they were requested on."""
-    query = _requests_page(
-        tenant is not None, status is not None, requested is not None, request_id is not None
-    )
-    rows = await database.all(
-        query,
-        {
-            "before": NO_CURSOR if before is None else before,
-            "tenant": tenant,
-            "status": status,
-            "day_start": requested[0] if requested else None,
-            "day_end": requested[1] if requested else None,
-            "request_id": request_id,
-        },
-    )
-    return page_of(rows, RequestRow)
+def requests_page(shape: tuple[bool, bool, bool, bool]) -> Query:
+    """The list's statement for one combination of filters."""
+    return request_page_statement(AppointmentCancellation, _FROM, shape)
 
 
 REQUEST_BY_ID = compiled(_FROM.where(AppointmentCancellation.id == bindparam("request_id")))

@@ -6,15 +6,16 @@ from fastapi import Request
 from starlette.responses import Response
 
 from cancelgate.console import services_queries
+from cancelgate.console.paging import request_page
+from cancelgate.console.services_queries import CancellationRow
 from cancelgate.console.web import (
     CurrentOperator,
+    Filters,
     console_router,
-    day_filter,
-    next_page,
     not_found,
     positive_int,
     render,
-    text_filter,
+    request_list,
 )
 from cancelgate.dependencies import DatabaseDep, ZoneDep
 from cancelgate.domain.services import ServiceCancellationStatus
@@ -30,43 +31,13 @@ async def services_list(
     operator: CurrentOperator,
     database: DatabaseDep,
     zone: ZoneDep,
-    before: str | None = None,
-    tenant: str | None = None,
-    status: str | None = None,
-    day: str | None = None,
-    id: str | None = None,
+    filters: Filters,
 ) -> Response:
     """Service cancellations, newest first, 50 a page (`?before=<id>`), filtered by tenant,
     status, the business day they were requested on, and id."""
-    tenant_name = text_filter(tenant)
-    status_name = (text_filter(status) or "").upper() or None
-    requested = day_filter(day, zone)
-    rows, cursor = await services_queries.cancellations_page(
-        database,
-        before=positive_int(before),
-        tenant=tenant_name,
-        status=status_name,
-        requested=requested,
-        cancellation_id=positive_int(id),
-    )
-    shown = {
-        "tenant": tenant_name or "",
-        "status": status_name or "",
-        "day": (day or "").strip(),
-        "id": (id or "").strip(),
-    }
-    return render(
-        request,
-        "services.html",
-        {
-            "me": operator,
-            "rows": rows,
-            "next_url": next_page(shown, cursor),
-            "filters": shown,
-            "statuses": STATUSES,
-            "zone": zone.key,
-        },
-    )
+    statement = services_queries.cancellations_page(filters.shape())
+    page = await request_page(database, statement, filters, CancellationRow)
+    return request_list(request, operator, "services.html", page, filters, STATUSES, zone)
 
 
 @router.get("/services/{cancellation_id}")

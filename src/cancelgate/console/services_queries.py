@@ -20,8 +20,8 @@ from sqlalchemy.orm import aliased
 
 from cancelgate.auth.models import ApiClient, Tenant
 from cancelgate.connect.formats import instant
-from cancelgate.console.paging import NO_CURSOR, PAGE_SIZE, page_of, tenant_named
-from cancelgate.db.database import Database, compiled, fields_of
+from cancelgate.console.paging import PAGE_SIZE, request_page_statement
+from cancelgate.db.database import Database, Query, compiled, fields_of
 from cancelgate.jobs.attempts import Attempt, attempts_of
 from cancelgate.services.models import Service, ServiceCancellation
 from cancelgate.services.scheduling import SUBMIT_TASK
@@ -70,54 +70,9 @@ _FROM = (
 
 
 @cache
-def _cancellations_page(tenant: bool, status: bool, day: bool, cancellation_id: bool) -> Any:
-    """The list's statement for one combination of filters (each its own plan).
-
-    The page's ids are chosen from the cancellations table alone, then joined for display: with
-    the joins under the LIMIT the planner would rather walk the primary key backwards (hoping
-    to meet a day's rows soon) than read that day's rows from the `requested_on` index."""
-    ids = select(SC.id).where(SC.id < bindparam("before"))
-    if tenant:
-        ids = ids.where(SC.tenant_id == tenant_named())
-    if status:
-        ids = ids.where(SC.status == bindparam("status"))
-    if day:
-        # One business day: a bounded range of `requested_on`, never the whole table.
-        ids = ids.where(
-            SC.requested_on >= bindparam("day_start"), SC.requested_on < bindparam("day_end")
-        )
-    if cancellation_id:
-        ids = ids.where(SC.id == bindparam("cancellation_id"))
-    page = ids.order_by(SC.id.desc()).limit(PAGE_SIZE + 1).subquery("page")
-    return compiled(_FROM.join(page, page.c.id == SC.id).order_by(SC.id.desc()))
-
-
-async def cancellations_page(
-    database: Database,
-    *,
-    before: int | None,
-    tenant: str | None,
-    status: str | None,
-    requested: tuple[datetime, datetime] | None,
-    cancellation_id: int | None,
-) -> tuple[list[CancellationRow], int | None]:
-    """A page of service cancellations, newest first, and the cursor of the next (or None);
-    `requested` is the [start, end) of the day they were requested on."""
-    query = _cancellations_page(
-        tenant is not None, status is not None, requested is not None, cancellation_id is not None
-    )
-    rows = await database.all(
-        query,
-        {
-            "before": NO_CURSOR if before is None else before,
-            "tenant": tenant,
-            "status": status,
-            "day_start": requested[0] if requested else None,
-            "day_end": requested[1] if requested else None,
-            "cancellation_id": cancellation_id,
-        },
-    )
-    return page_of(rows, CancellationRow)
+def cancellations_page(shape: tuple[bool, bool, bool, bool]) -> Query:
+    """The list's statement for one combination of filters."""
+    return request_page_statement(SC, _FROM, shape)
 
 
 @dataclass(frozen=True)

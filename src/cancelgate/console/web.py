@@ -28,7 +28,7 @@ from starlette.responses import RedirectResponse, Response
 
 from cancelgate.clock import start_of_day
 from cancelgate.console import repository
-from cancelgate.console.paging import NO_CURSOR
+from cancelgate.console.paging import NO_CURSOR, RequestFilters
 from cancelgate.console.sessions import (
     COOKIE,
     COOKIE_PATH,
@@ -38,7 +38,7 @@ from cancelgate.console.sessions import (
     same_token,
     session_key,
 )
-from cancelgate.dependencies import DatabaseDep, Keys, SettingsDep, runtime_of
+from cancelgate.dependencies import DatabaseDep, Keys, SettingsDep, ZoneDep, runtime_of
 
 # How long "the console is on" (or off) is believed before the database is asked again.
 GATE_SECONDS = 2.0
@@ -283,3 +283,59 @@ def utc_instant(text: str) -> datetime | None:
     except ValueError:
         return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+async def request_filters(
+    zone: ZoneDep,
+    before: str | None = None,
+    tenant: str | None = None,
+    status: str | None = None,
+    day: str | None = None,
+    id: str | None = None,
+) -> RequestFilters:
+    """A request list's filters from its query: tenant name, status, the business day requested
+    on (yyyy-MM-dd), id, and the page's cursor; 400 when one is malformed."""
+    tenant_name = text_filter(tenant)
+    status_name = (text_filter(status) or "").upper() or None
+    shown = {
+        "tenant": tenant_name or "",
+        "status": status_name or "",
+        "day": (day or "").strip(),
+        "id": (id or "").strip(),
+    }
+    return RequestFilters(
+        before=positive_int(before),
+        tenant=tenant_name,
+        status=status_name,
+        requested=day_filter(day, zone),
+        request_id=positive_int(id),
+        shown=shown,
+    )
+
+
+Filters = Annotated[RequestFilters, Depends(request_filters)]
+
+
+def request_list(
+    request: Request,
+    operator: Current,
+    template: str,
+    page: tuple[list[Any], int | None],
+    filters: RequestFilters,
+    statuses: tuple[str, ...],
+    zone: ZoneInfo,
+) -> Response:
+    """A request list's page: its rows, the filters shown again, the next page's link."""
+    rows, cursor = page
+    return render(
+        request,
+        template,
+        {
+            "me": operator,
+            "rows": rows,
+            "next_url": next_page(filters.shown, cursor),
+            "filters": filters.shown,
+            "statuses": statuses,
+            "zone": zone.key,
+        },
+    )
