@@ -14,12 +14,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 import uvicorn
 
-from cancelgate.client.cli import app as client_app
 from cancelgate.logs import configure_logging
 from cancelgate.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+
+try:  # `cancelgate client …` is the client distribution's command (cancelgate-client)
+    from cancelgate_client.cli import app as client_app
+except ImportError:  # the client uninstalled: the server's own commands still run
+    client_app = None  # type: ignore[assignment]
 
 app = typer.Typer(help="cancelgate: Connect API and UX API for telecom cancellations.")
 clients_app = typer.Typer(help="Manage API clients.")
@@ -28,7 +32,8 @@ channels_app = typer.Typer(help="Manage UX API channel clients.")
 app.add_typer(channels_app, name="channel-clients")
 operators_app = typer.Typer(help="Manage the console's operators.")
 app.add_typer(operators_app, name="operators")
-app.add_typer(client_app, name="client")
+if client_app is not None:
+    app.add_typer(client_app, name="client")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Where the embedded database and demo.json live.")

@@ -18,7 +18,11 @@ import pytest
 import pytest_asyncio
 from joserfc.jwk import RSAKey
 
-from cancelgate.client import (
+from cancelgate.upstream.csg import scenarios as csg
+from cancelgate.upstream.nbn import scenarios
+from cancelgate.upstream.nbn import service_scenarios as sc
+from cancelgate.ux.models import UxAppointment
+from cancelgate_client import (
     Accepted,
     ApiError,
     AppointmentCancellation,
@@ -40,11 +44,7 @@ from cancelgate.client import (
     WebhookVerificationError,
     verify_webhook,
 )
-from cancelgate.client.polling import HELD_READ_MARGIN, MIN_POLL_DELAY
-from cancelgate.upstream.csg import scenarios as csg
-from cancelgate.upstream.nbn import scenarios
-from cancelgate.upstream.nbn import service_scenarios as sc
-from cancelgate.ux.models import UxAppointment
+from cancelgate_client.polling import HELD_READ_MARGIN, MIN_POLL_DELAY
 from tests.api.checks import apoll_until, hold_key
 from tests.api.conftest import CLIENT_KEY, EMAIL, NAME, Caller, Channel
 from tests.receiver import receiving

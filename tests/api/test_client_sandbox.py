@@ -28,7 +28,10 @@ import pytest
 import pytest_asyncio
 from standardwebhooks.webhooks import Webhook
 
-from cancelgate.client import (
+from cancelgate.upstream.csg import scenarios as csg
+from cancelgate.upstream.nbn import scenarios
+from cancelgate.upstream.nbn import service_scenarios as sc
+from cancelgate_client import (
     AppointmentCancellation,
     AppointmentFixture,
     AsyncClient,
@@ -42,10 +45,7 @@ from cancelgate.client import (
     UxApiError,
     UxAppointmentFixture,
 )
-from cancelgate.client.listen import listen_secret
-from cancelgate.upstream.csg import scenarios as csg
-from cancelgate.upstream.nbn import scenarios
-from cancelgate.upstream.nbn import service_scenarios as sc
+from cancelgate_client.listen import listen_secret
 from tests.api.checks import apoll_until
 from tests.api.conftest import Caller, Channel
 from tests.api.test_client_cli import profile_env, run, run_all

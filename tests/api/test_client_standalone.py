@@ -1,5 +1,6 @@
-"""The client installs and works alone: `clients/python` builds a wheel of `cancelgate.client`
-only, and that wheel talks to a real server with nothing of the server importable.
+"""The client installs and works alone: `clients/python` alone builds a wheel of
+`cancelgate_client` only, and that wheel talks to a real server with nothing of the server
+importable.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from tests.api.conftest import Caller
 from tests.support import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
+CLIENT = ROOT / "clients" / "python"
+PACKAGE = CLIENT / "src" / "cancelgate_client"
+GENERATED = PACKAGE / "_sync_client.py"
+# The dev install's setuptools is all the build needs: no index, no build environment.
+OFFLINE = ["--no-deps", "--no-build-isolation", "--no-index", "-q"]
 SERVER_MODULES = ["fastapi", "sqlalchemy", "starlette", "uvicorn", "pydantic", "procrastinate"]
 
 # Runs under `python -S` (no .pth files: the repository's editable install is invisible) with
@@ -28,11 +34,15 @@ import contextlib, io, json, sys
 settings = json.loads(sys.argv[1])
 sys.path[:0] = [settings["wheel_dir"], settings["site_packages"]]
 
-import cancelgate.client
-from cancelgate.client import Client
-from cancelgate.client.cli import app
+import cancelgate_client
+import cancelgate_client._sync_client
+from cancelgate_client import Client
+from cancelgate_client.cli import app
 
-found = {"client_file": cancelgate.client.__file__, "namespace": list(cancelgate.__path__)}
+found = {
+    "client_file": cancelgate_client.__file__,
+    "sync_client_file": cancelgate_client._sync_client.__file__,
+}
 try:
     import cancelgate.settings  # noqa: F401  (the server's: must not be there)
     found["server_importable"] = True
@@ -62,19 +72,18 @@ print(json.dumps(found))
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel built from a copy of clients/python and src/cancelgate/client."""
+    """The wheel built from a copy of clients/python alone (without the generated blocking
+    client, which the build writes)."""
     tree = tmp_path_factory.mktemp("client-tree")
-    project = tree / "clients" / "python"
-    project.mkdir(parents=True)
-    shutil.copy(ROOT / "clients" / "python" / "pyproject.toml", project / "pyproject.toml")
+    project = tree / "python"
     shutil.copytree(
-        ROOT / "src" / "cancelgate" / "client",
-        tree / "src" / "cancelgate" / "client",
-        ignore=shutil.ignore_patterns("__pycache__"),
+        CLIENT,
+        project,
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", GENERATED.name),
     )
     out = tree / "dist"
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(project), "-w", str(out)],
+        [sys.executable, "-m", "pip", "wheel", *OFFLINE, str(project), "-w", str(out)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -92,19 +101,17 @@ def test_the_wheel_holds_the_client_alone(wheel: Path) -> None:
         package = sorted(name for name in names if not name.startswith(dist_info + "/"))
         metadata = archive.read(f"{dist_info}/METADATA").decode()
         entry_points = archive.read(f"{dist_info}/entry_points.txt").decode()
-    expected = sorted(
-        f"cancelgate/client/{path.name}"
-        for path in (ROOT / "src" / "cancelgate" / "client").glob("*.py")
-    )
+    sources = {path.name for path in PACKAGE.glob("*.py")} | {GENERATED.name, "py.typed"}
+    expected = sorted(f"cancelgate_client/{name}" for name in sources)
     assert package == expected
-    assert "cancelgate/__init__.py" not in names
-    assert all(name.startswith(("cancelgate/client/", dist_info + "/")) for name in names)
+    assert not any(name.startswith("cancelgate/") for name in names)
+    assert all(name.startswith(("cancelgate_client/", dist_info + "/")) for name in names)
     assert "Name: cancelgate-client" in metadata.splitlines()
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     assert "Requires-Dist: httpx" in requires and "Requires-Dist: typer" in requires
     assert not any(name in line for line in requires for name in SERVER_MODULES)
     assert "[console_scripts]" in entry_points
-    assert "cancelgate-client = cancelgate.client.cli:app" in entry_points.splitlines()
+    assert "cancelgate-client = cancelgate_client.cli:app" in entry_points.splitlines()
 
 
 async def test_the_installed_wheel_talks_to_a_server(
@@ -138,7 +145,7 @@ async def test_the_installed_wheel_talks_to_a_server(
     assert done.returncode == 0, done.stdout + done.stderr
     found: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     assert Path(found["client_file"]).is_relative_to(installed)
-    assert found["namespace"] == [str(installed / "cancelgate")]
+    assert Path(found["sync_client_file"]).is_relative_to(installed)
     assert found["server_importable"] is False
     # The library, imported and used, loads nothing of the server's stack.
     assert found["loaded"] == []

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
 import pytest
 import pytest_asyncio
 
-from cancelgate.client import (
+from cancelgate.upstream.csg import scenarios as csg
+from cancelgate.upstream.nbn import scenarios
+from cancelgate.upstream.nbn import service_scenarios as sc
+from cancelgate_client import (
     Accepted,
     AppointmentCancellation,
-    AsyncClient,
     Client,
     ConnectApiError,
     InProgress,
@@ -24,9 +30,6 @@ from cancelgate.client import (
     UxApiError,
     WaitTimeout,
 )
-from cancelgate.upstream.csg import scenarios as csg
-from cancelgate.upstream.nbn import scenarios
-from cancelgate.upstream.nbn import service_scenarios as sc
 from tests.api.conftest import Caller, Channel
 from tests.support import free_port, sydney_today
 
@@ -36,6 +39,7 @@ class Seeded:
     """Fresh fixtures of the caller's tenant and the channel, made before a sync test runs."""
 
     booked: int
+    booked_in_loop: int
     booked_slow: int
     booked_slow_held: int
     complete: int
@@ -48,6 +52,7 @@ class Seeded:
 async def seeded(caller: Caller, channel: Channel) -> Seeded:
     return Seeded(
         booked=(await caller.appointment(scenarios.BOOKED)).id,
+        booked_in_loop=(await caller.appointment(scenarios.BOOKED)).id,
         booked_slow=(await caller.appointment(scenarios.BOOKED_SLOW)).id,
         booked_slow_held=(await caller.appointment(scenarios.BOOKED_SLOW)).id,
         complete=(await caller.appointment(scenarios.COMPLETE)).id,
@@ -204,16 +209,68 @@ def test_sync_close_twice_closes_the_pool_once_and_is_harmless(
 ) -> None:
     """`close()` inside a `with` block (then `__exit__`), and once more after it, does not fail,
     like httpx's and files': the first close closes the connection pool, the others do nothing."""
-    closed: list[AsyncClient] = []
-    aclose = AsyncClient.aclose
+    closed: list[httpx.Client] = []
+    close = httpx.Client.close
 
-    async def counted_aclose(self: AsyncClient) -> None:
+    def counted_close(self: httpx.Client) -> None:
         closed.append(self)
-        await aclose(self)
+        close(self)
 
-    monkeypatch.setattr(AsyncClient, "aclose", counted_aclose)
+    monkeypatch.setattr(httpx.Client, "close", counted_close)
     with Client(f"http://127.0.0.1:{free_port()}") as api:
         api.close()
         assert len(closed) == 1
     api.close()
     assert len(closed) == 1
+
+
+# --- no event loop under the blocking client ---------------------------------------------
+
+
+async def test_sync_client_on_a_running_event_loops_thread(
+    api_server: str, caller: Caller, seeded: Seeded
+) -> None:
+    """Called on the thread of a running event loop (a notebook cell, an async framework calling
+    a helper): it blocks that thread for its I/O and needs no loop of its own."""
+    asyncio.get_running_loop()  # this test runs on the loop's own thread
+    with connect(api_server, caller) as api:
+        outcome = api.cancel_appointment(seeded.booked_in_loop, wait=True)
+        assert outcome.appointment_id == seeded.booked_in_loop
+        assert api.appointment_cancellation(outcome.id) == outcome
+        assert api.subscriptions() == []
+
+
+THREADS = 8
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def eight_booked(caller: Caller) -> list[int]:
+    return [(await caller.appointment(scenarios.BOOKED)).id for _ in range(THREADS)]
+
+
+def test_one_sync_client_shared_by_eight_threads(
+    api_server: str, caller: Caller, eight_booked: list[int]
+) -> None:
+    """Eight threads call one `Client` at the same moment: each gets its own outcome, and the
+    token is fetched once for all of them (under the client's lock)."""
+    paths: list[str] = []
+    hooks = {"response": [lambda response: paths.append(response.request.url.path)]}
+    start = threading.Barrier(THREADS)
+
+    def cancel(appointment_id: int) -> AppointmentCancellation:
+        start.wait(timeout=30)
+        return api.cancel_appointment(appointment_id, wait=True, timeout=60)
+
+    with (
+        httpx.Client(event_hooks=hooks) as http,
+        Client(
+            api_server, client_id=caller.client_id, client_secret=caller.client_secret, http=http
+        ) as api,
+        ThreadPoolExecutor(THREADS) as pool,
+    ):
+        outcomes = list(pool.map(cancel, eight_booked))
+        tokens = list(pool.map(lambda _: api.token(), range(THREADS)))
+    assert [outcome.appointment_id for outcome in outcomes] == eight_booked
+    assert len({outcome.id for outcome in outcomes}) == THREADS
+    assert paths.count("/oauth/token") == 1
+    assert len({token.access_token for token in tokens}) == 1

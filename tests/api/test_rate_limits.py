@@ -17,7 +17,6 @@ import pytest
 import pytest_asyncio
 
 from cancelgate.auth.clients import client_by_client_id, create_client, principal_of
-from cancelgate.client import AsyncClient
 from cancelgate.clock import Clock
 from cancelgate.demo.fixtures import create_appointment
 from cancelgate.demo.service_fixtures import create_service
@@ -26,6 +25,7 @@ from cancelgate.services.models import Service
 from cancelgate.upstream.nbn import scenarios
 from cancelgate.upstream.nbn import service_scenarios as sc
 from cancelgate.ux.clients import create_channel_client
+from cancelgate_client import AsyncClient
 from tests.api.checks import assert_error
 from tests.api.conftest import EMAIL, NAME, Sessions
 from tests.support import INSTALLATION_BODY, REQUEST, SYDNEY, free_port, running

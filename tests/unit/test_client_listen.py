@@ -21,7 +21,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError as StandardVerificationError
 
-from cancelgate.client import (
+from cancelgate.webhooks.delivery import event_body, event_headers
+from cancelgate.webhooks.repository import EventRow
+from cancelgate.webhooks.signing import signature
+from cancelgate_client import (
     AsyncClient,
     ConnectApiError,
     Event,
@@ -30,16 +33,13 @@ from cancelgate.client import (
     sign_webhook,
     verify_webhook,
 )
-from cancelgate.client.listen import (
+from cancelgate_client.listen import (
     delivery_body,
     delivery_headers,
     listen_secret,
     signed_delivery,
 )
-from cancelgate.client.sse import Message, MessageReader
-from cancelgate.webhooks.delivery import event_body, event_headers
-from cancelgate.webhooks.repository import EventRow
-from cancelgate.webhooks.signing import signature
+from cancelgate_client.sse import Message, MessageReader
 
 TYPES = ("appointment.cancelled", "service.cancelled", "service.cancellation-rejected")
 MODELS = {"appointment.cancelled": "appointment", "service.cancelled": "service"}

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cancelgate.client.async_client import PollUpdate
-from cancelgate.client.cli import SPINNER, Exit, app, progress_line
-from cancelgate.client.profiles import (
+from cancelgate_client import PollUpdate
+from cancelgate_client.cli import SPINNER, Exit, app, progress_line
+from cancelgate_client.profiles import (
     ENVIRONMENT,
     Profile,
     ProfileError,

@@ -18,7 +18,7 @@ from joserfc.jwk import ECKey, RSAKey
 from standardwebhooks.webhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError as StandardVerificationError
 
-from cancelgate.client import (
+from cancelgate_client import (
     ApiError,
     AppointmentCancellation,
     ConnectApiError,
@@ -35,7 +35,7 @@ from cancelgate.client import (
     WebhookVerificationError,
     verify_webhook,
 )
-from cancelgate.client.polling import (
+from cancelgate_client.polling import (
     HELD_READ_MARGIN,
     MIN_POLL_DELAY,
     PollPolicy,
@@ -48,14 +48,14 @@ from cancelgate.client.polling import (
     resolve_location,
     wait_applied,
 )
-from cancelgate.client.tokens import (
+from cancelgate_client.tokens import (
     ASSERTION_TYPE,
     Credentials,
     client_assertion,
     load_private_key,
     token_form,
 )
-from cancelgate.client.ux import cancel_body
+from cancelgate_client.ux import cancel_body
 from tests.vectors import (
     VECTOR_BODY,
     VECTOR_ID,

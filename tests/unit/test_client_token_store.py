@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from cancelgate.client.async_client import AsyncClient
-from cancelgate.client.tokens import Credentials, FileTokenStore, StoredToken, token_key
+from cancelgate_client import AsyncClient
+from cancelgate_client.tokens import Credentials, FileTokenStore, StoredToken, token_key
 
 BASE = "https://cancelgate.test"
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cancelgate.client.polling import parse_retry_after
 from cancelgate.webhooks.policy import (
     MAX_RETRY_AFTER_SECONDS,
     Verdict,
@@ -17,6 +16,7 @@ from cancelgate.webhooks.policy import (
     should_disable,
     verdict,
 )
+from cancelgate_client.polling import parse_retry_after
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 SCHEDULE = [5.0, 300.0, 1800.0]

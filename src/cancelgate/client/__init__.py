@@ -1,80 +1,15 @@
-"""A Python client of cancelgate's Connect and UX APIs (or any server that speaks them).
+"""Deprecated: the client is its own distribution now, `cancelgate-client`; import
+`cancelgate_client` instead. This alias re-exports its names for one release, then goes away."""
 
-Depends on httpx alone (and `cryptography` for private_key_jwt); it imports nothing of the
-server, so it installs on its own (`clients/python`).
-"""
+import warnings
 
-from cancelgate.client.async_client import AsyncClient, PollUpdate, StreamUpdate
-from cancelgate.client.errors import (
-    ApiError,
-    CancelgateError,
-    ConnectApiError,
-    OAuthError,
-    ProtocolError,
-    SubError,
-    TransportError,
-    UxApiError,
-    UxErrorItem,
-    WaitTimeout,
-    WebhookVerificationError,
+import cancelgate_client
+from cancelgate_client import *  # noqa: F403
+
+__all__ = cancelgate_client.__all__
+
+warnings.warn(
+    "cancelgate.client is deprecated: import cancelgate_client (distribution cancelgate-client)",
+    DeprecationWarning,
+    stacklevel=2,
 )
-from cancelgate.client.models import (
-    Accepted,
-    AppointmentCancellation,
-    AppointmentFixture,
-    Delivery,
-    DeliveryAttempt,
-    Event,
-    InProgress,
-    SandboxClock,
-    SandboxScenario,
-    ScenarioCatalogue,
-    Service,
-    ServiceCancellation,
-    ServiceFixture,
-    Subscription,
-    Token,
-    UxAppointmentFixture,
-    UxCancellation,
-)
-from cancelgate.client.polling import PollPolicy
-from cancelgate.client.sync_client import Client
-from cancelgate.client.webhooks import sign_webhook, verify_webhook
-
-__all__ = [
-    "Accepted",
-    "ApiError",
-    "AppointmentCancellation",
-    "AppointmentFixture",
-    "AsyncClient",
-    "CancelgateError",
-    "Client",
-    "ConnectApiError",
-    "Delivery",
-    "DeliveryAttempt",
-    "Event",
-    "InProgress",
-    "OAuthError",
-    "PollPolicy",
-    "PollUpdate",
-    "ProtocolError",
-    "SandboxClock",
-    "SandboxScenario",
-    "ScenarioCatalogue",
-    "Service",
-    "ServiceCancellation",
-    "ServiceFixture",
-    "StreamUpdate",
-    "SubError",
-    "Subscription",
-    "Token",
-    "TransportError",
-    "UxApiError",
-    "UxAppointmentFixture",
-    "UxCancellation",
-    "UxErrorItem",
-    "WaitTimeout",
-    "WebhookVerificationError",
-    "sign_webhook",
-    "verify_webhook",
-]

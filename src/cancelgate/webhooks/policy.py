@@ -7,8 +7,6 @@ import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from cancelgate.client.polling import parse_retry_after
-
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
 
 
@@ -38,7 +36,10 @@ def retry_after_seconds(status_code: int | None, header: str | None, now: dateti
     """The wait a 429 or 503 asks for (delta-seconds or HTTP date), bounded; else None."""
     if status_code not in (429, 503):
         return None
-    # The client's parser: one reading of Retry-After for the whole product.
+    # The client's parser: one reading of Retry-After for the whole product. Imported here, not
+    # at the top: `cancelgate serve` starts even with the client distribution uninstalled.
+    from cancelgate_client.polling import parse_retry_after
+
     asked = parse_retry_after(header, now)
     return None if asked is None else min(asked, MAX_RETRY_AFTER_SECONDS)
 

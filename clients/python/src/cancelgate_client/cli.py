@@ -19,8 +19,9 @@ from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 import httpx
 import typer
 
-from cancelgate.client.async_client import EVENTS, OnPoll, PollUpdate, StreamUpdate
-from cancelgate.client.errors import (
+from cancelgate_client._base import EVENTS, OnPoll, PollUpdate, StreamUpdate
+from cancelgate_client._sync_client import Client
+from cancelgate_client.errors import (
     ApiError,
     CancelgateError,
     ConfigurationError,
@@ -28,12 +29,11 @@ from cancelgate.client.errors import (
     TransportError,
     WaitTimeout,
 )
-from cancelgate.client.listen import listen_secret, signed_delivery
-from cancelgate.client.models import Accepted, Event
-from cancelgate.client.polling import PollPolicy, next_delay
-from cancelgate.client.profiles import Profile, ProfileError, load_profile
-from cancelgate.client.sync_client import Client
-from cancelgate.client.tokens import FileTokenStore, default_token_directory
+from cancelgate_client.listen import listen_secret, signed_delivery
+from cancelgate_client.models import Accepted, Event
+from cancelgate_client.polling import PollPolicy, next_delay
+from cancelgate_client.profiles import Profile, ProfileError, load_profile
+from cancelgate_client.tokens import FileTokenStore, default_token_directory
 
 T = TypeVar("T")
 
@@ -660,7 +660,7 @@ def _connection_notice(what: str) -> Callable[[StreamUpdate], None]:
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM handled as Ctrl-C (asyncio's runner turns SIGINT into a clean cancellation)."""
+    """SIGTERM handled as Ctrl-C (a KeyboardInterrupt, which `listen` ends on cleanly)."""
     signal.raise_signal(signal.SIGINT)
 
 

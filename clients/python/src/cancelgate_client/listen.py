@@ -9,8 +9,8 @@ import hmac
 import json
 from typing import Any
 
-from cancelgate.client.models import Event
-from cancelgate.client.webhooks import SECRET_PREFIX, sign_webhook
+from cancelgate_client.models import Event
+from cancelgate_client.webhooks import SECRET_PREFIX, sign_webhook
 
 # What the listen secret is derived for: another label would give another secret.
 SECRET_LABEL = b"cancelgate-client listen signing secret v1"

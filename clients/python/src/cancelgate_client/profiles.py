@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from cancelgate.client.async_client import DEFAULT_VERSION
+from cancelgate_client._base import DEFAULT_VERSION
 
 # Environment variables, each overriding the same setting of the chosen profile.
 ENVIRONMENT = {

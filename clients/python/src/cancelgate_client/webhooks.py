@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from cancelgate.client.errors import WebhookVerificationError
+from cancelgate_client.errors import WebhookVerificationError
 
 SECRET_PREFIX = "whsec_"
 # Standard Webhooks' default: a delivery older or newer than this is refused (replays).

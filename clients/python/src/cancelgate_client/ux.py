@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from cancelgate.client.errors import ConfigurationError
+from cancelgate_client.errors import ConfigurationError
 
 REASONS = {"CA": "Cancel by Customer", "CR": "User canceled appointment"}
 

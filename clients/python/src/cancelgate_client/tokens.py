@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from cancelgate.client.errors import ConfigurationError
+from cancelgate_client.errors import ConfigurationError
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # An assertion is good for one request: short-lived, and a fresh jti each time.

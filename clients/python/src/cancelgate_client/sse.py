@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 
@@ -49,11 +48,3 @@ class MessageReader:
         if not data:
             return None
         return Message(event, "\n".join(data), self.last_event_id)
-
-
-async def messages(lines: AsyncIterable[str], reader: MessageReader) -> AsyncIterator[Message]:
-    """The messages of a stream's lines, in order (an unfinished last message is dropped)."""
-    async for line in lines:
-        found = reader.feed(line.rstrip("\r\n"))
-        if found is not None:
-            yield found

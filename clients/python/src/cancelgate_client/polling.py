@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
-from cancelgate.client.errors import ProtocolError
+from cancelgate_client.errors import ProtocolError
 
 # Never poll faster than this, even when told `Retry-After: 0` or after a held 202.
 MIN_POLL_DELAY = 0.05
