@@ -108,7 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
             if worker_task is not None:
                 await stop_worker(worker_task)
             await runtime.close()
-            release_embedded()
+            release_embedded(settings.data_dir)
 
     app = FastAPI(
         title="cancelgate",

@@ -10,8 +10,9 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-# Servers this process started or joined, released by release_embedded().
-_handles: list[Any] = []
+# Servers this process started or joined, by their data directory, released by
+# release_embedded().
+_handles: list[tuple[Path, Any]] = []
 
 
 def start_embedded(data_dir: Path) -> str:
@@ -27,17 +28,22 @@ def start_embedded(data_dir: Path) -> str:
 
     # "stop" shuts the server down when the last process that uses it exits.
     server = postgres_server.get_server(str(pgdata), cleanup_mode="stop")
-    _handles.append(server)
+    _handles.append((pgdata, server))
     url: str = server.get_uri()
     log.info("embedded_postgres_started", pgdata=str(pgdata))
     return url
 
 
-def release_embedded() -> None:
-    """Let go of the embedded server; the last process to let go stops it.
+def release_embedded(data_dir: Path | None = None) -> None:
+    """Let go of the embedded server of `data_dir` (of every one, when None); the last process
+    to let go stops it.
 
     pgserver does this at exit too, but uvicorn ends a SIGTERM'd process by re-raising the
-    signal, which skips atexit: servers call this when their lifespan ends.
+    signal, which skips atexit: servers call this when their lifespan ends, for their own
+    data directory only (an app run inside a process that started a server for another use,
+    as the test suite does, leaves that server alone).
     """
-    while _handles:
-        _handles.pop().cleanup()
+    pgdata = None if data_dir is None else (data_dir / "pgdata").resolve()
+    for handle in [h for h in _handles if pgdata is None or h[0] == pgdata]:
+        _handles.remove(handle)
+        handle[1].cleanup()

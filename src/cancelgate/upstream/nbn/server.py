@@ -77,7 +77,7 @@ def create_simulator_app(settings: Settings, database_url: str) -> FastAPI:
         app.state.csg = make_csg_simulator(settings, database)
         yield
         await database.close()
-        release_embedded()
+        release_embedded(settings.data_dir)
 
     app = FastAPI(title="cancelgate nbn and CSG simulator", lifespan=lifespan)
     board = FaultBoard()
