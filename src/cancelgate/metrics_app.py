@@ -72,10 +72,7 @@ class HttpMetricsMiddleware:
     def _route_of(self, scope: Scope) -> str:
         route = scope.get("route")
         template = getattr(route, "path_format", None)
-        pattern = getattr(route, "path_regex", None)
-        # A route of a router included with a prefix (the console's pages) carries its path
-        # without that prefix: it does not match the request's path, and is looked up below.
-        if isinstance(template, str) and (pattern is None or pattern.match(scope["path"])):
+        if isinstance(template, str):
             return template
         if self._templates is None:
             self._templates = _templates(scope["app"].routes)

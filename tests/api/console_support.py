@@ -159,3 +159,26 @@ async def seed_requests(database_url: str, tenant: str, client_name: str, n: int
         n,
     )
     return sorted(row[0] for row in rows)
+
+
+NEXT_PAGE = re.compile(r'rel="next" href="([^"]+)"')
+
+
+async def walk_pages(
+    http: httpx.AsyncClient, url: str | None, listed: re.Pattern[str], *, most: int = 10
+) -> tuple[list[int], int]:
+    """Every id `listed` (a pattern whose group is an id) from `url` on, following the Older
+    links, and how many pages: each a 200 of at most a page of rows, at most `most` pages."""
+    seen: list[int] = []
+    pages = 0
+    while url is not None:
+        page = await http.get(url)
+        assert page.status_code == 200, page.text
+        found = [int(i) for i in listed.findall(page.text)]
+        assert len(found) <= 50
+        seen += found
+        pages += 1
+        assert pages <= most, "the pages never end"
+        nxt = NEXT_PAGE.search(page.text)
+        url = nxt.group(1).replace("&amp;", "&") if nxt else None
+    return seen, pages

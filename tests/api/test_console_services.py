@@ -17,7 +17,7 @@ import httpx
 
 from cancelgate.appointments.service import SUBMIT_TASK as APPOINTMENT_TASK
 from cancelgate.services.scheduling import SUBMIT_TASK
-from tests.api.console_support import XSS, Operator, console, logged_in, make_client
+from tests.api.console_support import XSS, Operator, console, logged_in, make_client, walk_pages
 from tests.support import query
 
 ESCAPED_XSS = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
@@ -160,21 +160,9 @@ def add_job(url: str, task: str, cancellation_id: int, error: str) -> int:
     return int(job_id)
 
 
-async def walk(http: httpx.AsyncClient, url: str | None) -> tuple[list[int], int]:
-    """Every id listed from `url` on, following the Older links; and how many pages."""
-    seen: list[int] = []
-    pages = 0
-    while url is not None:
-        page = await http.get(url)
-        assert page.status_code == 200, page.text
-        found = [int(i) for i in LINK.findall(page.text)]
-        assert len(found) <= 50
-        seen += found
-        pages += 1
-        assert pages <= 10, "the pages never end"
-        nxt = re.search(r'rel="next" href="([^"]+)"', page.text)
-        url = nxt.group(1).replace("&amp;", "&") if nxt else None
-    return seen, pages
+async def walk(http: httpx.AsyncClient, url: str) -> tuple[list[int], int]:
+    """Every service cancellation listed from `url` on, and how many pages."""
+    return await walk_pages(http, url, LINK)
 
 
 async def test_no_page_without_a_session(console_db: str, operator: Operator) -> None:
@@ -209,9 +197,13 @@ async def test_keyset_pages_and_filters(console_db: str, operator: Operator) -> 
         seen, _ = await walk(http, f"/console/services?tenant={other.name}")
         assert seen == sorted(theirs, reverse=True)
         # The filters are kept on the next page's link (status: lower case is accepted).
-        seen, _ = await walk(http, f"/console/services?tenant={mine.name}&status=rejected")
+        seen, _ = await walk_pages(
+            http, f"/console/services?tenant={mine.name}&status=rejected", LINK
+        )
         assert seen == sorted(rejected, reverse=True)
-        seen, _ = await walk(http, f"/console/services?status=REJECTED&before={rejected[2]}")
+        seen, _ = await walk_pages(
+            http, f"/console/services?status=REJECTED&before={rejected[2]}", LINK
+        )
         assert seen == sorted(rejected[:2], reverse=True)
         one = await http.get("/console/services", params={"id": str(aborted[7])})
         assert [int(i) for i in LINK.findall(one.text)] == [aborted[7]]
@@ -241,7 +233,9 @@ async def test_the_day_filter_is_a_business_day(console_db: str, operator: Opera
     at("2020-03-03T23:59:59+11:00")
     async with console(console_db) as http:
         await logged_in(http, operator)
-        seen, _ = await walk(http, f"/console/services?tenant={tenant.name}&day=2020-03-04")
+        seen, _ = await walk_pages(
+            http, f"/console/services?tenant={tenant.name}&day=2020-03-04", LINK
+        )
         assert seen == sorted(inside, reverse=True)
         page = await http.get("/console/services", params={"day": "2020-03-04"})
         assert 'value="2020-03-04"' in page.text

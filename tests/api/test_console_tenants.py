@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.console_support import XSS, Operator, console, logged_in, make_client
+from tests.api.console_support import XSS, Operator, console, logged_in, make_client, walk_pages
 from tests.support import count, query
 
 GRANT = {"grant_type": "client_credentials"}
@@ -351,18 +351,7 @@ async def test_tenants_are_paginated_by_keyset(console_db: str, operator: Operat
     }
     async with console(console_db) as http:
         await logged_in(http, operator)
-        seen: list[int] = []
-        url: str | None = "/console/tenants"
-        while url is not None:
-            page = await http.get(url)
-            assert page.status_code == 200
-            ids = [
-                int(i)
-                for i in re.findall(r"<td><a href=\"/console/tenants/(\d+)\">\d+</a>", page.text)
-            ]
-            assert len(ids) <= 50
-            seen.extend(ids)
-            found = re.search(r'<a rel="next" href="([^"]+)"', page.text)
-            url = found.group(1).replace("&amp;", "&") if found else None
+        listed = re.compile(r"<td><a href=\"/console/tenants/(\d+)\">\d+</a>")
+        seen, _ = await walk_pages(http, "/console/tenants", listed)
         assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen))
         assert seeded <= set(seen)

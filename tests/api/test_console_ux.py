@@ -14,7 +14,7 @@ import httpx
 from cancelgate.db.engine import make_engine, make_sessionmaker
 from cancelgate.demo.ux_fixtures import create_ux_appointment
 from cancelgate.upstream.csg import scenarios as csg
-from tests.api.console_support import XSS, Operator, console, logged_in
+from tests.api.console_support import XSS, Operator, console, logged_in, walk_pages
 from tests.support import TECHNICAL_BODY, count, query
 
 ESCAPED_XSS = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
@@ -67,8 +67,11 @@ def ux_pk(database_url: str, unit: str, appointment_id: str) -> int:
     return int(found)
 
 
+LISTED = re.compile(r'<td><a href="/console/ux/(\d+)">')
+
+
 def listed_ids(html: str) -> list[int]:
-    return [int(i) for i in re.findall(r'<td><a href="/console/ux/(\d+)">', html)]
+    return [int(i) for i in LISTED.findall(html)]
 
 
 async def test_no_page_or_action_without_a_session(console_db: str, operator: Operator) -> None:
@@ -241,17 +244,6 @@ async def test_ux_cancellations_are_paginated_by_keyset(
     }
     async with console(console_db) as http:
         await logged_in(http, operator)
-        seen: list[int] = []
-        url: str | None = "/console/ux?business_id=ZZ"
-        pages = 0
-        while url is not None:
-            page = await http.get(url)
-            assert page.status_code == 200
-            ids = listed_ids(page.text)
-            assert len(ids) <= 50
-            seen.extend(ids)
-            pages += 1
-            found = re.search(r'<a rel="next" href="([^"]+)"', page.text)
-            url = found.group(1).replace("&amp;", "&") if found else None
+        seen, pages = await walk_pages(http, "/console/ux?business_id=ZZ", LISTED)
         assert pages == 3
         assert seen == sorted(seen, reverse=True) and set(seen) == seeded

@@ -9,17 +9,15 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import aliased
 
 from cancelgate.appointments.models import Appointment, AppointmentCancellation
 from cancelgate.appointments.service import SUBMIT_TASK
 from cancelgate.auth.models import ApiClient, Tenant
 from cancelgate.console.paging import request_page_statement
-from cancelgate.db.database import Database, Query, compiled, fields_of
+from cancelgate.console.trail import Trail, read_trail, trail_reads
+from cancelgate.db.database import Database, Query, compiled
 from cancelgate.jobs.attempts import Attempt, attempts_of
 from cancelgate.ux.service import STATE_CHANGE as UX_STATE_CHANGE
-from cancelgate.webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
-from cancelgate.webhooks.repository import AttemptRow
 
 
 @dataclass(frozen=True)
@@ -90,15 +88,6 @@ REQUEST_DETAIL = compiled(
 )
 
 
-@dataclass(frozen=True)
-class EventRow:
-    """An event recorded for the appointment."""
-
-    id: Any
-    type: str
-    occurred_at: datetime
-
-
 def _of_appointment(event: Any) -> tuple[Any, ...]:
     """The events of the nbn appointment `appointment_id`: the UX API's appointments record
     theirs under the same model name and their own ids, so their type is left out."""
@@ -109,48 +98,7 @@ def _of_appointment(event: Any) -> tuple[Any, ...]:
     )
 
 
-APPOINTMENT_EVENTS = compiled(
-    select(Event.id, Event.type, Event.occurred_at)
-    .where(*_of_appointment(Event))
-    .order_by(Event.txid, Event.seq)
-)
-
-
-@dataclass(frozen=True)
-class DeliveryRow:
-    """A webhook delivery of one of those events, with its attempts."""
-
-    id: int
-    event_id: Any
-    url: str
-    status: str
-    attempts: int
-    created_at: datetime
-
-
-_EVENT = aliased(Event)
-APPOINTMENT_DELIVERIES = compiled(
-    select(
-        WebhookDelivery.id,
-        WebhookDelivery.event_id,
-        WebhookSubscription.url,
-        WebhookDelivery.status,
-        WebhookDelivery.attempts,
-        WebhookDelivery.created_at,
-    )
-    .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-    .join(_EVENT, _EVENT.id == WebhookDelivery.event_id)
-    .where(*_of_appointment(_EVENT))
-    .order_by(WebhookDelivery.id)
-)
-APPOINTMENT_ATTEMPTS = compiled(
-    # The delivery log's own row: one shape for an attempt wherever it is shown.
-    select(*fields_of(WebhookAttempt, AttemptRow))
-    .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
-    .join(_EVENT, _EVENT.id == WebhookDelivery.event_id)
-    .where(*_of_appointment(_EVENT))
-    .order_by(WebhookAttempt.id)
-)
+APPOINTMENT_TRAIL = trail_reads(_of_appointment)
 
 
 @dataclass(frozen=True)
@@ -158,9 +106,8 @@ class Timeline:
     """What the detail page shows of one appointment cancellation."""
 
     request: RequestDetail
-    events: list[EventRow]
     attempts: list[Attempt]
-    deliveries: list[tuple[DeliveryRow, list[AttemptRow]]]
+    trail: Trail
 
 
 async def timeline(database: Database, request_id: int) -> Timeline | None:
@@ -170,15 +117,10 @@ async def timeline(database: Database, request_id: int) -> Timeline | None:
     if row is None:
         return None
     detail = RequestDetail(RequestRow(*row[:8]), *row[8:])
-    params = {"appointment_id": detail.row.appointment_id}
-    events = [EventRow(*found) for found in await database.all(APPOINTMENT_EVENTS, params)]
-    deliveries = [
-        DeliveryRow(*found) for found in await database.all(APPOINTMENT_DELIVERIES, params)
-    ]
-    attempts = [AttemptRow(*found) for found in await database.all(APPOINTMENT_ATTEMPTS, params)]
     return Timeline(
         request=detail,
-        events=events,
         attempts=await attempts_of(database, SUBMIT_TASK, request_id),
-        deliveries=[(d, [a for a in attempts if a.delivery_id == d.id]) for d in deliveries],
+        trail=await read_trail(
+            database, APPOINTMENT_TRAIL, {"appointment_id": detail.row.appointment_id}
+        ),
     )

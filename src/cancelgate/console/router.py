@@ -16,8 +16,8 @@ from cancelgate.console import (
     ux,
     webhooks,
 )
-from cancelgate.console.web import PREFIX, console_on
+from cancelgate.console.web import console_on
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(console_on)])
 for page in (auth_pages, overview, requests, services, ux, tenants, webhooks, sandbox, audit):
-    router.include_router(page.router, prefix=PREFIX)
+    router.include_router(page.router)

@@ -21,12 +21,11 @@ from sqlalchemy.orm import aliased
 from cancelgate.auth.models import ApiClient, Tenant
 from cancelgate.connect.formats import instant
 from cancelgate.console.paging import PAGE_SIZE, request_page_statement
-from cancelgate.db.database import Database, Query, compiled, fields_of
+from cancelgate.console.trail import Trail, read_trail, trail_reads
+from cancelgate.db.database import Database, Query, compiled
 from cancelgate.jobs.attempts import Attempt, attempts_of
 from cancelgate.services.models import Service, ServiceCancellation
 from cancelgate.services.scheduling import SUBMIT_TASK
-from cancelgate.webhooks.models import Event, WebhookAttempt, WebhookDelivery, WebhookSubscription
-from cancelgate.webhooks.repository import AttemptRow
 
 SC = ServiceCancellation
 
@@ -146,67 +145,17 @@ SIBLINGS = compiled(
 )
 
 
-@dataclass(frozen=True)
-class EventRow:
-    """An event recorded for the cancellation."""
-
-    id: Any
-    type: str
-    occurred_at: datetime
-
-
-_OF_THIS_REQUEST = (
-    Event.model == "service",
-    Event.subject_id == bindparam("service_id"),
-    Event.payload["requestedOn"].as_string() == bindparam("requested_on"),
-)
-SERVICE_EVENTS = compiled(
-    select(Event.id, Event.type, Event.occurred_at)
-    .where(*_OF_THIS_REQUEST)
-    .order_by(Event.txid, Event.seq)
-)
-
-
-@dataclass(frozen=True)
-class DeliveryRow:
-    """A webhook delivery of one of those events, with its attempts."""
-
-    id: int
-    event_id: Any
-    url: str
-    status: str
-    attempts: int
-    created_at: datetime
-
-
-_EVENT = aliased(Event)
-_OF_THIS_REQUEST_ALIASED = (
-    _EVENT.model == "service",
-    _EVENT.subject_id == bindparam("service_id"),
-    _EVENT.payload["requestedOn"].as_string() == bindparam("requested_on"),
-)
-SERVICE_DELIVERIES = compiled(
-    select(
-        WebhookDelivery.id,
-        WebhookDelivery.event_id,
-        WebhookSubscription.url,
-        WebhookDelivery.status,
-        WebhookDelivery.attempts,
-        WebhookDelivery.created_at,
+def _of_this_request(event: Any) -> tuple[Any, ...]:
+    """The events of the service `service_id` that describe the request made at
+    `requested_on` (the payload's own format of the instant)."""
+    return (
+        event.model == "service",
+        event.subject_id == bindparam("service_id"),
+        event.payload["requestedOn"].as_string() == bindparam("requested_on"),
     )
-    .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-    .join(_EVENT, _EVENT.id == WebhookDelivery.event_id)
-    .where(*_OF_THIS_REQUEST_ALIASED)
-    .order_by(WebhookDelivery.id)
-)
-SERVICE_ATTEMPTS = compiled(
-    # The delivery log's own row: one shape for an attempt wherever it is shown.
-    select(*fields_of(WebhookAttempt, AttemptRow))
-    .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
-    .join(_EVENT, _EVENT.id == WebhookDelivery.event_id)
-    .where(*_OF_THIS_REQUEST_ALIASED)
-    .order_by(WebhookAttempt.id)
-)
+
+
+SERVICE_TRAIL = trail_reads(_of_this_request)
 
 
 @dataclass(frozen=True)
@@ -215,9 +164,8 @@ class Timeline:
 
     cancellation: CancellationDetail
     siblings: list[SiblingRow]
-    events: list[EventRow]
     attempts: list[Attempt]
-    deliveries: list[tuple[DeliveryRow, list[AttemptRow]]]
+    trail: Trail
 
 
 async def timeline(database: Database, cancellation_id: int) -> Timeline | None:
@@ -233,13 +181,9 @@ async def timeline(database: Database, cancellation_id: int) -> Timeline | None:
     )
     # The payload's own format of the instant (connect.formats), so that the two compare.
     params = {"service_id": service_id, "requested_on": instant(detail.row.requested_on)}
-    events = [EventRow(*found) for found in await database.all(SERVICE_EVENTS, params)]
-    deliveries = [DeliveryRow(*found) for found in await database.all(SERVICE_DELIVERIES, params)]
-    attempts = [AttemptRow(*found) for found in await database.all(SERVICE_ATTEMPTS, params)]
     return Timeline(
         cancellation=detail,
         siblings=[SiblingRow(*found) for found in siblings],
-        events=events,
         attempts=await attempts_of(database, SUBMIT_TASK, cancellation_id),
-        deliveries=[(d, [a for a in attempts if a.delivery_id == d.id]) for d in deliveries],
+        trail=await read_trail(database, SERVICE_TRAIL, params),
     )

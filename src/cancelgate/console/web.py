@@ -84,8 +84,7 @@ class ConsoleRoute(APIRoute):
             try:
                 return await handler(request)
             except LoginRequired:
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                query = "" if request.method != "GET" else "?" + urlencode({"next": target})
+                query = "" if request.method != "GET" else "?" + urlencode({"next": here(request)})
                 return RedirectResponse(f"{PREFIX}/login{query}", status_code=303)
             except CsrfRefused:
                 return render(
@@ -105,8 +104,9 @@ class ConsoleRoute(APIRoute):
 
 
 def console_router() -> APIRouter:
-    """A router of console pages (included under /console by `console.router`)."""
-    return APIRouter(route_class=ConsoleRoute)
+    """A router of console pages, its paths under /console from the start (so each route's
+    template is the path a request names, as `/metrics` labels it)."""
+    return APIRouter(prefix=PREFIX, route_class=ConsoleRoute)
 
 
 @dataclass
