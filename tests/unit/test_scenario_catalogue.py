@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from cancelgate.sandbox.fixtures import APPOINTMENT_SCENARIOS, SERVICE_SCENARIOS, UX_SCENARIOS
 from cancelgate.sandbox.schemas import CATALOGUE, SandboxScenario
 from cancelgate.upstream.csg import scenarios as csg
 from cancelgate.upstream.nbn import scenarios as nbn
@@ -76,9 +75,3 @@ def test_the_catalogue_is_every_scenario_of_the_simulators_in_their_order() -> N
         for name, (description, outcome) in module.ABOUT.items():
             assert description.strip() and outcome.strip(), name
             assert "`" not in description + outcome, name  # plain text on the wire
-
-
-def test_every_scenario_but_another_tenants_is_made_on_demand() -> None:
-    assert set(nbn.SCENARIOS) - set(APPOINTMENT_SCENARIOS) == {nbn.OTHER_TENANT}
-    assert set(services.SCENARIOS) - set(SERVICE_SCENARIOS) == {services.OTHER_TENANT}
-    assert UX_SCENARIOS == csg.SCENARIOS
